@@ -1,0 +1,14 @@
+/* ahttp: everything. */
+#ifndef AHTTP_AHTTP_H
+#define AHTTP_AHTTP_H
+
+#include <ahttp/common.h>
+#include <ahttp/error.h>
+#include <ahttp/gather.h>
+#include <ahttp/loop.h>
+#include <ahttp/sync.h>
+#include <ahttp/task.h>
+#include <ahttp/thread.h>
+#include <ahttp/time.h>
+
+#endif

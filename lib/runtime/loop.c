@@ -1,0 +1,445 @@
+/* The event loop: owns a libevent event_base, a ready queue of runnable tasks and a stack pool.
+ *
+ * Tasks are resumed from the loop's own stack only: either while draining the ready queue, or
+ * directly from a libevent callback when the fd or timer a task waits on fires. A task that
+ * waits switches back to whoever resumed it, which is always the loop's stack. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+#ifdef AH_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+static __thread ah_loop *current_loop;
+
+#define DEFAULT_STACK_SIZE (64 * 1024)
+#define DEFAULT_STACK_CACHE 256
+#define TASK_CACHE_MAX 4096
+
+ah_loop *ah_loop_current(void) { return current_loop; }
+
+struct event_base *ah_loop_base(ah_loop *loop) { return loop ? loop->base : NULL; }
+
+int64_t ah_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ah_task *ah__current(void)
+{
+    ah_loop *loop = current_loop;
+    return loop ? loop->current : NULL;
+}
+
+ah_loop *ah_loop_new(const ah_loop_opts *opts)
+{
+    ah_loop *loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return NULL;
+    struct event_config *cfg = event_config_new();
+    if (cfg) {
+        /* CLOCK_MONOTONIC rather than the coarse clock: sleeps and deadlines of a few ms. */
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+        loop->base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    if (!loop->base) {
+        free(loop);
+        return NULL;
+    }
+    size_t stack_size = opts && opts->stack_size ? opts->stack_size : DEFAULT_STACK_SIZE;
+    int guarded = !(opts && opts->stack_guard < 0);
+    unsigned cache = opts && opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE;
+    ah__stack_pool_init(&loop->stacks, stack_size, guarded, cache);
+    if (opts && opts->threads)
+        loop->threads = opts->threads;
+    else {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        loop->threads = n > 0 ? (unsigned)n : 1;
+    }
+    return loop;
+}
+
+void ah_loop_free(ah_loop *loop)
+{
+    if (!loop)
+        return;
+    ah__thread_pool_free(loop);
+    /* Tasks that never finished (only possible if ah_loop_run was never called or bailed out
+     * early): their stacks go with the pool. */
+    while (loop->live) {
+        ah_task *t = loop->live;
+        loop->live = t->live_next;
+        if (t->ev_armed)
+            event_del(&t->ev);
+        if (t->stack)
+            ah__stack_put(&loop->stacks, t->stack);
+        free(t);
+    }
+    while (loop->free_tasks) {
+        ah_task *t = loop->free_tasks;
+        loop->free_tasks = t->ready_next;
+        free(t);
+    }
+    ah__stack_pool_destroy(&loop->stacks);
+    event_base_free(loop->base);
+    if (current_loop == loop)
+        current_loop = NULL;
+    free(loop);
+}
+
+/* ---- the scheduler ---- */
+
+static void ready_push(ah_loop *loop, ah_task *t)
+{
+    t->ready_next = NULL;
+    t->queued = 1;
+    if (loop->ready_tail)
+        loop->ready_tail->ready_next = t;
+    else
+        loop->ready_head = t;
+    loop->ready_tail = t;
+}
+
+static ah_task *ready_pop(ah_loop *loop)
+{
+    ah_task *t = loop->ready_head;
+    if (t) {
+        loop->ready_head = t->ready_next;
+        if (!loop->ready_head)
+            loop->ready_tail = NULL;
+        t->queued = 0;
+    }
+    return t;
+}
+
+static void live_remove(ah_loop *loop, ah_task *t)
+{
+    if (t->live_prev)
+        t->live_prev->live_next = t->live_next;
+    else
+        loop->live = t->live_next;
+    if (t->live_next)
+        t->live_next->live_prev = t->live_prev;
+    t->live_prev = t->live_next = NULL;
+    loop->live_count--;
+}
+
+void ah__task_free(ah_task *t)
+{
+    ah_loop *loop = t->loop;
+    if (loop->free_task_count < TASK_CACHE_MAX) {
+        t->ready_next = loop->free_tasks;
+        loop->free_tasks = t;
+        loop->free_task_count++;
+    } else {
+        free(t);
+    }
+}
+
+static void task_finished(ah_loop *loop, ah_task *t)
+{
+    ah__stack_put(&loop->stacks, t->stack);
+    t->stack = NULL;
+    live_remove(loop, t);
+    if (t->group)
+        ah__group_task_done(t);
+    if (t->joiner) {
+        ah_task *j = t->joiner;
+        t->joiner = NULL;
+        ah__wake(j, 0);
+    }
+    if (t->detached)
+        ah__task_free(t);
+}
+
+/* Switch from the loop's stack into t until it waits or returns. */
+static void resume(ah_loop *loop, ah_task *t)
+{
+    loop->current = t;
+    t->state = AH__RUNNING;
+#ifdef AH_ASAN
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, t->stack->lo, t->stack->size);
+#endif
+    ah__ctx_switch(&loop->sched_ctx, &t->ctx);
+#ifdef AH_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    loop->current = NULL;
+    if (!ah__stack_intact(t->stack)) {
+        static const char msg[] = "ahttp: task stack overflow (slab canary overwritten)\n";
+        (void)!write(2, msg, sizeof(msg) - 1);
+        abort();
+    }
+    if (t->state == AH__DONE)
+        task_finished(loop, t);
+}
+
+/* Switch from the current task back to the loop's stack. */
+static void suspend(ah_loop *loop, ah_task *t, int final)
+{
+#ifdef AH_ASAN
+    __sanitizer_start_switch_fiber(final ? NULL : &t->asan_fake_stack, loop->main_stack_lo,
+                                   loop->main_stack_size);
+#else
+    (void)final;
+#endif
+    ah__ctx_switch(&t->ctx, &loop->sched_ctx);
+#ifdef AH_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake_stack, NULL, NULL);
+#endif
+}
+
+void ah__task_entry(void *arg)
+{
+    ah_task *t = arg;
+    ah_loop *loop = t->loop;
+#ifdef AH_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &loop->main_stack_lo, &loop->main_stack_size);
+#endif
+    t->result = t->fn(t->arg);
+    t->state = AH__DONE;
+    suspend(loop, t, 1);
+    abort(); /* a finished context is never resumed */
+}
+
+ah_task *ah_spawn(ah_task_fn fn, void *arg)
+{
+    ah_loop *loop = current_loop;
+    if (!loop || !fn)
+        return NULL;
+    ah_task *t = loop->free_tasks;
+    if (t) {
+        loop->free_tasks = t->ready_next;
+        loop->free_task_count--;
+    } else if (!(t = malloc(sizeof(*t)))) {
+        return NULL;
+    }
+    t->loop = loop;
+    ah__stack *stack = ah__stack_get(&loop->stacks);
+    if (!stack) {
+        ah__task_free(t);
+        return NULL;
+    }
+    /* Only the fields a fresh task needs; `ev` is assigned before every use. */
+    t->fn = fn;
+    t->arg = arg;
+    t->result = 0;
+    t->wake_result = 0;
+    t->state = AH__READY;
+    t->cancelled = t->detached = t->shielded = t->ev_armed = 0;
+    t->stack = stack;
+    t->wq = NULL;
+    t->wq_prev = t->wq_next = NULL;
+    t->joiner = NULL;
+    t->on_cancel = NULL;
+    t->wait_obj = NULL;
+    t->group = NULL;
+    t->group_next = NULL;
+    t->ndeadlines = 0;
+    t->deadline_min = INT64_MAX;
+#ifdef AH_ASAN
+    t->asan_fake_stack = NULL;
+#endif
+    ah__ctx_make(&t->ctx, stack->lo, stack->size, t);
+    t->live_prev = NULL;
+    t->live_next = loop->live;
+    if (loop->live)
+        loop->live->live_prev = t;
+    loop->live = t;
+    loop->live_count++;
+    ready_push(loop, t);
+    return t;
+}
+
+/* ---- waiting and waking ---- */
+
+int ah__check(ah_task *t)
+{
+    if (t->shielded)
+        return 0;
+    if (t->cancelled)
+        return AH_ECANCELED;
+    if (t->ndeadlines && ah_now_ms() >= t->deadline_min)
+        return AH_ETIMEDOUT;
+    return 0;
+}
+
+static void task_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ah_task *t = arg;
+    (void)fd;
+    t->ev_armed = 0;
+    if (t->wq)
+        ah__waitq_remove(t->wq, t);
+    t->on_cancel = NULL;
+    t->wake_result = (what & EV_TIMEOUT) ? AH_ETIMEDOUT : (what & (EV_READ | EV_WRITE));
+    /* We are on the loop's stack inside event_base_loop: run the task right here. */
+    resume(t->loop, t);
+}
+
+int ah__park(ah_task *t, ah__waitq *q, int fd, short what, int64_t timeout_ms)
+{
+    ah_loop *loop = t->loop;
+    if (!t->shielded && t->ndeadlines) {
+        int64_t left = t->deadline_min - ah_now_ms();
+        if (left <= 0)
+            return AH_ETIMEDOUT;
+        if (timeout_ms < 0 || left < timeout_ms)
+            timeout_ms = left;
+    }
+    if (q)
+        ah__waitq_push(q, t);
+    if (fd >= 0 || timeout_ms >= 0) {
+        struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+        event_assign(&t->ev, loop->base, fd, fd >= 0 ? what : 0, task_event_cb, t);
+        if (event_add(&t->ev, timeout_ms >= 0 ? &tv : NULL) != 0) {
+            if (q)
+                ah__waitq_remove(q, t);
+            return AH_ENOMEM;
+        }
+        t->ev_armed = 1;
+    }
+    t->state = AH__WAITING;
+    suspend(loop, t, 0);
+    return t->wake_result;
+}
+
+void ah__wake(ah_task *t, int result)
+{
+    if (t->state != AH__WAITING || t->queued)
+        return;
+    if (t->ev_armed) {
+        event_del(&t->ev);
+        t->ev_armed = 0;
+    }
+    if (t->wq)
+        ah__waitq_remove(t->wq, t);
+    t->wake_result = result;
+    t->state = AH__READY;
+    ready_push(t->loop, t);
+}
+
+void ah_cancel(ah_task *t)
+{
+    if (!t || t->state == AH__DONE || t->cancelled)
+        return;
+    t->cancelled = 1;
+    if (t->state == AH__WAITING && !t->shielded && !t->queued) {
+        void (*hook)(ah_task *) = t->on_cancel;
+        t->on_cancel = NULL;
+        if (hook)
+            hook(t);
+        ah__wake(t, AH_ECANCELED);
+    }
+}
+
+int ah_yield(void)
+{
+    ah_task *t = ah__current();
+    if (!t)
+        return AH_EINVAL;
+    int rc = ah__check(t);
+    if (rc < 0)
+        return rc;
+    t->state = AH__WAITING;
+    ah__wake(t, 0);
+    suspend(t->loop, t, 0);
+    return t->wake_result;
+}
+
+/* ---- running ---- */
+
+/* Resume the tasks that are runnable now; those they make runnable wait for the next turn, so a
+ * task that yields in a loop cannot starve I/O. */
+static void run_ready(ah_loop *loop)
+{
+    ah_task *last = loop->ready_tail;
+    ah_task *t;
+    while (last && (t = ready_pop(loop))) {
+        resume(loop, t);
+        if (t == last)
+            break;
+    }
+}
+
+static void cancel_all(ah_loop *loop)
+{
+    for (ah_task *t = loop->live; t; t = t->live_next)
+        ah_cancel(t);
+}
+
+int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
+{
+    if (!loop || !main_fn || loop->running || current_loop)
+        return AH_EINVAL;
+    loop->running = 1;
+    current_loop = loop;
+    int rc;
+    ah_task *main_task = ah_spawn(main_fn, arg);
+    if (!main_task) {
+        rc = AH_ENOMEM;
+        goto out;
+    }
+    int deadlocked = 0;
+    for (;;) {
+        run_ready(loop);
+        if (main_task->state == AH__DONE && !loop->ready_head) {
+            if (!loop->live)
+                break;
+            /* main returned: what is left is cancelled and allowed to unwind. */
+            cancel_all(loop);
+            if (loop->ready_head)
+                continue;
+        }
+        int flags = loop->ready_head ? EVLOOP_NONBLOCK : EVLOOP_ONCE;
+        int r = event_base_loop(loop->base, flags);
+        if (r == 1 && !loop->ready_head) {
+            /* Nothing is registered and nothing is runnable: every live task waits on
+             * something only another task could deliver. Cancel them so they unwind. */
+            if (deadlocked++ > 2)
+                break; /* they would not unwind: give up on them */
+            cancel_all(loop);
+        } else if (r < 0) {
+            break;
+        }
+    }
+    rc = main_task->state == AH__DONE ? main_task->result : AH_EDEADLOCK;
+    if (main_task->state == AH__DONE) {
+        if (deadlocked && rc == AH_ECANCELED)
+            rc = AH_EDEADLOCK;
+        ah__task_free(main_task);
+    } else {
+        main_task->detached = 1;
+    }
+out:
+    current_loop = NULL;
+    loop->running = 0;
+    return rc;
+}
+
+static int run_main(ah_loop *loop, ah_task_fn fn, void *arg)
+{
+    int rc = ah_loop_run(loop, fn, arg);
+    ah_loop_free(loop);
+    return rc;
+}
+
+int ah_run(ah_task_fn fn, void *arg)
+{
+    ah_loop *loop = ah_loop_new(NULL);
+    if (!loop)
+        return AH_ENOMEM;
+    return run_main(loop, fn, arg);
+}

@@ -1,0 +1,189 @@
+/* Task stacks: guard pages, slab mode with canaries, running out of mappings. */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkutil.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#else
+#define UNDER_ASAN 0
+#endif
+
+/* Each frame fills 1 KiB the compiler cannot drop, as a function using its locals would. */
+static int recurse(int depth)
+{
+    volatile char buf[1024];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)depth;
+    if (depth == 0)
+        return buf[0];
+    return recurse(depth - 1) + buf[sizeof(buf) - 1];
+}
+
+static int overflow_task(void *arg)
+{
+    int depth = (int)(intptr_t)arg;
+    int v = recurse(depth);
+    (void)ah_yield(); /* the switch back to the loop checks the canary */
+    return v;
+}
+
+static int hold_stack(void *arg) { return ah_sleep(60000); }
+
+static int main_overflow(void *arg)
+{
+    /* In slab mode the first stack of a slab lies lowest; occupy it so the overflowing task's
+     * stack has a neighbour below it to trample, as in real life. */
+    ah_task *holder = ah_spawn(hold_stack, NULL);
+    ck_assert_int_eq(ah_yield(), 0);
+    ah_task *t = ah_spawn(overflow_task, arg);
+    int rc = ah_join(t);
+    ah_cancel(holder);
+    (void)ah_join(holder);
+    return rc;
+}
+
+/* Run an overflow of `depth` KiB on a 64 KiB stack in a child; return its wait status. */
+static int overflow_in_child(int guard, int depth)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        ah_loop_opts opts = {.stack_size = 64 * 1024, .stack_guard = guard};
+        ah_loop *loop = ah_loop_new(&opts);
+        int rc = ah_loop_run(loop, main_overflow, (void *)(intptr_t)depth);
+        ah_loop_free(loop);
+        _exit(rc >= 0 ? 0 : 3);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+START_TEST(test_guard_page_catches_stack_overflow)
+{
+    /* 48 KiB fits; 200 KiB runs into the guard page. */
+    int ok = overflow_in_child(1, 48);
+    ck_assert(WIFEXITED(ok) && WEXITSTATUS(ok) == 0);
+    int status = overflow_in_child(1, 200);
+    if (UNDER_ASAN) /* ASan's SEGV handler reports the overflow and exits non-zero */
+        ck_assert(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    else
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                      "child status %#x: want death by SIGSEGV", status);
+}
+END_TEST
+
+START_TEST(test_slab_canary_catches_stack_overflow)
+{
+    int ok = overflow_in_child(-1, 48);
+    ck_assert(WIFEXITED(ok) && WEXITSTATUS(ok) == 0);
+    /* 80 KiB on a 64 KiB slab stack: runs over the canary into the neighbour below. */
+    int status = overflow_in_child(-1, 80);
+    ck_assert_msg(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                  "child status %#x: an overflow went unnoticed", status);
+    if (!UNDER_ASAN && !ah_check_slow())
+        ck_assert_msg(WIFSIGNALED(status) &&
+                          (WTERMSIG(status) == SIGABRT || WTERMSIG(status) == SIGSEGV),
+                      "child status %#x", status);
+}
+END_TEST
+
+static int sleep_a_bit(void *arg)
+{
+    int rc = ah_sleep(20);
+    if (rc == 0)
+        ++*(int *)arg;
+    return rc;
+}
+
+static int main_slab_many(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    int done = 0;
+    ah_task **t = calloc((size_t)n, sizeof(*t));
+    for (int i = 0; i < n; i++) {
+        t[i] = ah_spawn(sleep_a_bit, &done);
+        ck_assert_ptr_nonnull(t[i]);
+    }
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(ah_join(t[i]), 0);
+    free(t);
+    ck_assert_int_eq(done, n);
+    return 0;
+}
+
+START_TEST(test_slab_mode_runs_more_tasks_than_guarded_stacks_allow)
+{
+    /* 40,000 guarded stacks would need 80,000 mappings, more than vm.max_map_count allows. */
+    int n = ah_check_slow() ? 2000 : 40000;
+    ah_loop_opts opts = {.stack_guard = -1};
+    ah_loop *loop = ah_loop_new(&opts);
+    ck_assert_int_eq(ah_loop_run(loop, main_slab_many, (void *)(intptr_t)n), 0);
+    ah_loop_free(loop);
+}
+END_TEST
+
+static int nothing(void *arg) { return 0; }
+
+static int main_until_enomem(void *arg)
+{
+    int *spawned = arg;
+    for (int i = 0; i < 200000; i++) {
+        ah_task *t = ah_spawn(nothing, NULL);
+        if (!t)
+            return 0; /* refused cleanly */
+        ah_task_detach(t);
+        ++*spawned;
+    }
+    return -1;
+}
+
+static long max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long v = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+START_TEST(test_spawn_fails_cleanly_when_mappings_run_out)
+{
+    long maps = max_map_count();
+    if (ah_check_slow() || maps < 0 || maps > 100000)
+        return; /* not reproducible here: valgrind, or a raised limit */
+    int spawned = 0;
+    ah_loop_opts opts = {.stack_size = 16 * 1024};
+    ah_loop *loop = ah_loop_new(&opts);
+    ck_assert_int_eq(ah_loop_run(loop, main_until_enomem, &spawned), 0);
+    ah_loop_free(loop);
+    ck_assert_int_gt(spawned, 1000);
+    ck_assert_int_lt(spawned, maps / 2 + 1);
+}
+END_TEST
+
+static Suite *stack_suite(void)
+{
+    Suite *s = suite_create("stack");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_guard_page_catches_stack_overflow);
+    tcase_add_test(tc, test_slab_canary_catches_stack_overflow);
+    tcase_add_test(tc, test_slab_mode_runs_more_tasks_than_guarded_stacks_allow);
+    tcase_add_test(tc, test_spawn_fails_cleanly_when_mappings_run_out);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return ah_check_run(stack_suite()); }
