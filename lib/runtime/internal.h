@@ -92,7 +92,7 @@ struct ah_task {
     ah__stack *stack;
     struct event ev;   /* the one timer / fd event a waiting task needs: no allocation per await */
     ah_task *ready_next;
-    ah_task *live_prev, *live_next; /* the loop's list of unfinished tasks */
+    ah_task *live_prev, *live_next; /* the loop's list of tasks not yet freed */
     ah__waitq *wq;                  /* the wait queue this task sits in, if any */
     ah_task *wq_prev, *wq_next;
     ah_task *joiner;                /* the task blocked in ah_join on this one */
@@ -114,8 +114,8 @@ struct ah_loop {
     struct event_base *base;
     ah_task *current;
     ah_task *ready_head, *ready_tail;
-    ah_task *live;       /* unfinished tasks */
-    size_t live_count;
+    ah_task *live;       /* every task not yet freed (finished or not) */
+    size_t live_count;   /* tasks not yet finished */
     ah_task *free_tasks; /* recycled task structs */
     unsigned free_task_count;
     ah__ctx sched_ctx;

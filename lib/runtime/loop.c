@@ -75,8 +75,8 @@ void ah_loop_free(ah_loop *loop)
     if (!loop)
         return;
     ah__thread_pool_free(loop);
-    /* Tasks that never finished (only possible if ah_loop_run was never called or bailed out
-     * early): their stacks go with the pool. */
+    /* Tasks that never finished (ah_loop_run gave up on a deadlock): their stacks go with the
+     * pool. */
     while (loop->live) {
         ah_task *t = loop->live;
         loop->live = t->live_next;
@@ -132,12 +132,12 @@ static void live_remove(ah_loop *loop, ah_task *t)
     if (t->live_next)
         t->live_next->live_prev = t->live_prev;
     t->live_prev = t->live_next = NULL;
-    loop->live_count--;
 }
 
 void ah__task_free(ah_task *t)
 {
     ah_loop *loop = t->loop;
+    live_remove(loop, t);
     if (loop->free_task_count < TASK_CACHE_MAX) {
         t->ready_next = loop->free_tasks;
         loop->free_tasks = t;
@@ -151,7 +151,7 @@ static void task_finished(ah_loop *loop, ah_task *t)
 {
     ah__stack_put(&loop->stacks, t->stack);
     t->stack = NULL;
-    live_remove(loop, t);
+    loop->live_count--;
     if (t->group)
         ah__group_task_done(t);
     if (t->joiner) {
@@ -303,6 +303,11 @@ int ah__park(ah_task *t, ah__waitq *q, int fd, short what, int64_t timeout_ms)
         ah__waitq_push(q, t);
     if (fd >= 0 || timeout_ms >= 0) {
         struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+        /* Inside callbacks libevent measures timeouts from the time it cached when the turn
+         * began, which may be long past: a timer set from it fires early, before the deadline
+         * it stands for. */
+        if (timeout_ms >= 0)
+            event_base_update_cache_time(loop->base);
         event_assign(&t->ev, loop->base, fd, fd >= 0 ? what : 0, task_event_cb, t);
         if (event_add(&t->ev, timeout_ms >= 0 ? &tv : NULL) != 0) {
             if (q)
@@ -396,7 +401,7 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
     for (;;) {
         run_ready(loop);
         if (main_task->state == AH__DONE && !loop->ready_head) {
-            if (!loop->live)
+            if (!loop->live_count)
                 break;
             /* main returned: what is left is cancelled and allowed to unwind. */
             cancel_all(loop);
@@ -416,12 +421,14 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
         }
     }
     rc = main_task->state == AH__DONE ? main_task->result : AH_EDEADLOCK;
-    if (main_task->state == AH__DONE) {
-        if (deadlocked && rc == AH_ECANCELED)
-            rc = AH_EDEADLOCK;
-        ah__task_free(main_task);
-    } else {
-        main_task->detached = 1;
+    if (deadlocked && rc == AH_ECANCELED)
+        rc = AH_EDEADLOCK;
+    /* Handles nobody joined die with the run; tasks that never finished (only after giving up
+     * on a deadlock) stay on the list for ah_loop_free. */
+    for (ah_task *t = loop->live, *next; t; t = next) {
+        next = t->live_next;
+        if (t->state == AH__DONE)
+            ah__task_free(t);
     }
 out:
     current_loop = NULL;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# ahttp quick start on Debian 12.
+#   ./quickstart.sh          install what is missing, build, run the sample program
+#   ./quickstart.sh test     install what is missing, build, run every test suite
+# Idempotent: packages already installed are not touched, a finished build is reused.
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$PWD
+build="$top/build"
+mode="${1:-run}"
+[ $# -gt 0 ] && shift
+
+case "$mode" in
+run | test) ;;
+-h | --help)
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+*)
+    echo "quickstart.sh: unknown mode '$mode' (use no argument to run, or 'test')" >&2
+    exit 2
+    ;;
+esac
+
+# ---- packages ------------------------------------------------------------------------------
+build_pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
+    zlib1g-dev check node-llhttp)
+run_pkgs=()
+test_pkgs=(valgrind openssl curl python3 python3-aiohttp nginx wrk binutils)
+
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
+[ "$mode" = test ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "quickstart: installing ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo=(sudo -n)
+    else
+        echo "quickstart: missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+# ---- build (out of tree, so the source tree stays clean for other builds) ------------------
+if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+    echo "quickstart: autoreconf"
+    autoreconf -fi >/dev/null
+fi
+mkdir -p "$build"
+if [ ! -f "$build/Makefile" ] || [ configure -nt "$build/config.status" ]; then
+    echo "quickstart: configure"
+    (cd "$build" && "$top/configure" -q)
+fi
+jobs=$(nproc 2>/dev/null || echo 2)
+make -C "$build" -s -j"$jobs"
+
+if [ "$mode" = run ]; then
+    echo "quickstart: running ahttp-demo (the runtime demo; Ctrl-C stops it)"
+    exec "$build/apps/ahttp-demo" "$@"
+fi
+
+# ---- tests ---------------------------------------------------------------------------------
+rc=0
+make -C "$build" -j"$jobs" check || rc=1
+make -C "$build" check-valgrind || rc=1
+"$top/tests/report.sh" "$build" || rc=1
+exit $rc
