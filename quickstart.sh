@@ -7,20 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")"
 top=$PWD
 build="$top/build"
-mode="${1:-run}"
-[ $# -gt 0 ] && shift
+# "./quickstart.sh [run] [FLAGS...]" runs the sample program with FLAGS; "./quickstart.sh test".
+mode=run
+if [ $# -gt 0 ] && { [ "$1" = run ] || [ "$1" = test ]; }; then
+    mode=$1
+    shift
+fi
 
-case "$mode" in
-run | test) ;;
--h | --help)
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
-    exit 0
-    ;;
-*)
-    echo "quickstart.sh: unknown mode '$mode' (use no argument to run, or 'test')" >&2
+if [ "$mode" = test ] && [ $# -gt 0 ]; then
+    echo "quickstart.sh: 'test' takes no arguments (got '$*')" >&2
     exit 2
-    ;;
-esac
+fi
 
 # ---- packages ------------------------------------------------------------------------------
 build_pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
