@@ -3,11 +3,14 @@
 #define AHTTP_AHTTP_H
 
 #include <ahttp/common.h>
+#include <ahttp/dns.h>
 #include <ahttp/error.h>
 #include <ahttp/gather.h>
 #include <ahttp/loop.h>
+#include <ahttp/stream.h>
 #include <ahttp/sync.h>
 #include <ahttp/task.h>
+#include <ahttp/tcp.h>
 #include <ahttp/thread.h>
 #include <ahttp/time.h>
 

@@ -110,6 +110,14 @@ struct ah_task {
 
 struct ah__thread_pool;
 
+/* Per-loop state of the layers above the runtime (DNS resolver, TLS caches, ...), freed with
+ * the loop before its event_base. */
+enum { AH__SLOT_DNS, AH__SLOT_NET, AH__SLOT_HTTP, AH__SLOTS };
+typedef struct ah__slot {
+    void *ptr;
+    void (*free)(void *ptr);
+} ah__slot;
+
 struct ah_loop {
     struct event_base *base;
     ah_task *current;
@@ -123,6 +131,7 @@ struct ah_loop {
     unsigned threads;
     struct ah__thread_pool *pool;
     int running;
+    ah__slot slots[AH__SLOTS];
 #ifdef AH_ASAN
     const void *main_stack_lo;
     size_t main_stack_size;
@@ -139,6 +148,12 @@ int ah__check(ah_task *t);
 int ah__park(ah_task *t, ah__waitq *q, int fd, short what, int64_t timeout_ms);
 /* Make a parked task runnable with `result` (taking it off its wait queue and timer). */
 void ah__wake(ah_task *t, int result);
+/* From a libevent callback only (the loop's stack): run a parked task now with `result`. Does
+ * nothing if t is not parked (already woken, e.g. by cancellation). */
+void ah__resume_waiter(ah_task *t, int result);
+/* The loop's slot `which` (AH__SLOT_*), and setting it with its destructor. */
+void *ah__loop_slot(ah_loop *loop, int which);
+void ah__loop_set_slot(ah_loop *loop, int which, void *ptr, void (*free_fn)(void *ptr));
 /* Wait for t to finish without being interruptible (used once t has been cancelled). */
 void ah__join_shielded(ah_task *self, ah_task *t);
 /* Free a finished task struct. */

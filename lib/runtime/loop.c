@@ -91,6 +91,9 @@ void ah_loop_free(ah_loop *loop)
         loop->free_tasks = t->ready_next;
         free(t);
     }
+    for (int i = AH__SLOTS - 1; i >= 0; i--)
+        if (loop->slots[i].ptr && loop->slots[i].free)
+            loop->slots[i].free(loop->slots[i].ptr);
     ah__stack_pool_destroy(&loop->stacks);
     event_base_free(loop->base);
     if (current_loop == loop)
@@ -276,17 +279,36 @@ int ah__check(ah_task *t)
     return 0;
 }
 
+void ah__resume_waiter(ah_task *t, int result)
+{
+    if (t->state != AH__WAITING || t->queued)
+        return;
+    if (t->ev_armed) {
+        event_del(&t->ev);
+        t->ev_armed = 0;
+    }
+    if (t->wq)
+        ah__waitq_remove(t->wq, t);
+    t->on_cancel = NULL;
+    t->wake_result = result;
+    /* We are on the loop's stack inside event_base_loop: run the task right here. */
+    resume(t->loop, t);
+}
+
 static void task_event_cb(evutil_socket_t fd, short what, void *arg)
 {
     ah_task *t = arg;
     (void)fd;
     t->ev_armed = 0;
-    if (t->wq)
-        ah__waitq_remove(t->wq, t);
-    t->on_cancel = NULL;
-    t->wake_result = (what & EV_TIMEOUT) ? AH_ETIMEDOUT : (what & (EV_READ | EV_WRITE));
-    /* We are on the loop's stack inside event_base_loop: run the task right here. */
-    resume(t->loop, t);
+    ah__resume_waiter(t, (what & EV_TIMEOUT) ? AH_ETIMEDOUT : (what & (EV_READ | EV_WRITE)));
+}
+
+void *ah__loop_slot(ah_loop *loop, int which) { return loop->slots[which].ptr; }
+
+void ah__loop_set_slot(ah_loop *loop, int which, void *ptr, void (*free_fn)(void *ptr))
+{
+    loop->slots[which].ptr = ptr;
+    loop->slots[which].free = free_fn;
 }
 
 int ah__park(ah_task *t, ah__waitq *q, int fd, short what, int64_t timeout_ms)

@@ -1,0 +1,32 @@
+/* ahttp: asynchronous name resolution (libevent's evdns) with a small TTL cache. */
+#ifndef AHTTP_DNS_H
+#define AHTTP_DNS_H
+
+#include <sys/socket.h>
+
+#include <ahttp/common.h>
+
+AH_BEGIN_DECLS
+
+#define AH_DNS_MAX_ADDRS 16
+
+/** The addresses of one name, in the order to try them. */
+typedef struct ah_addrs {
+    size_t count;
+    struct sockaddr_storage addr[AH_DNS_MAX_ADDRS];
+    socklen_t len[AH_DNS_MAX_ADDRS];
+} ah_addrs;
+
+/** Resolve host for port (family AF_UNSPEC, AF_INET or AF_INET6) into *out. Numeric addresses
+ * are not looked up; /etc/hosts is honoured; answers are cached per loop for their TTL (at most
+ * 5 minutes, 1,024 names). timeout_ms < 0: no limit. Returns the number of addresses, or AH_EDNS
+ * (no such name / no answer), AH_ETIMEDOUT, AH_ECANCELED, AH_EINVAL (not in a task). */
+AH_NODISCARD AH_EXPORT int ah_dns_resolve(const char *host, uint16_t port, int family,
+                                          int64_t timeout_ms, ah_addrs *out);
+
+/** Forget every cached answer of the current loop. */
+AH_EXPORT void ah_dns_cache_clear(void);
+
+AH_END_DECLS
+
+#endif

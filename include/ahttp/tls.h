@@ -1,0 +1,83 @@
+/* ahttp: TLS over any stream, with OpenSSL driven through memory BIOs — the SSL engine never
+ * touches the socket; the task moves bytes between OpenSSL and the inner stream with ordinary
+ * awaits, so a handshake or a read never blocks the loop, and one code path serves client and
+ * server. */
+#ifndef AHTTP_TLS_H
+#define AHTTP_TLS_H
+
+#include <ahttp/common.h>
+#include <ahttp/stream.h>
+
+AH_BEGIN_DECLS
+
+/** A TLS configuration (wraps an OpenSSL SSL_CTX; opaque). Shared by many connections. */
+typedef struct ah_tls_ctx ah_tls_ctx;
+
+/** Client options; zero means the default. */
+typedef struct ah_tls_client_opts {
+    const char *ca_file;   /**< extra trusted CAs (PEM); default: the system trust store only */
+    const char *ca_dir;    /**< extra trusted CA directory (hashed, c_rehash) */
+    const char *cert_file; /**< client certificate chain (PEM), for servers that ask */
+    const char *key_file;  /**< its private key (PEM) */
+    int insecure;          /**< 1: do not verify the peer at all (explicit opt-out) */
+    int no_system_store;   /**< 1: trust only ca_file / ca_dir */
+} ah_tls_client_opts;
+
+/** Make a client context: TLS >= 1.2, verification on, ALPN "http/1.1", session cache on.
+ * Returns 0 and *out, or AH_ETLS with the reason in err (if err is not NULL; err_size bytes),
+ * e.g. "cannot load CA file x.pem: No such file or directory". */
+AH_NODISCARD AH_EXPORT int ah_tls_client_ctx_new(const ah_tls_client_opts *opts, ah_tls_ctx **out,
+                                                 char *err, size_t err_size);
+
+/** One certificate for a server: the chain file (leaf first) and its key. */
+typedef struct ah_tls_cert {
+    const char *cert_file;
+    const char *key_file;
+} ah_tls_cert;
+
+/** Server options. certs[0] is the default; the others are chosen by SNI when a client names a
+ * host that matches their certificate. */
+typedef struct ah_tls_server_opts {
+    const ah_tls_cert *certs;
+    size_t ncerts;
+    const char *client_ca_file; /**< if set, client certificates are requested and verified */
+    int require_client_cert;    /**< 1: a client without a valid certificate is refused */
+    int no_tickets;             /**< 1: turn session tickets (resumption) off */
+} ah_tls_server_opts;
+
+/** Make a server context: TLS >= 1.2, ALPN "http/1.1", session tickets on. Errors as above. */
+AH_NODISCARD AH_EXPORT int ah_tls_server_ctx_new(const ah_tls_server_opts *opts, ah_tls_ctx **out,
+                                                 char *err, size_t err_size);
+
+/** Free a context (connections made from it keep their own reference). */
+AH_EXPORT void ah_tls_ctx_free(ah_tls_ctx *ctx);
+
+/** Run the client handshake over inner (usually a TCP stream) and return, in *out, a stream of
+ * plaintext. host is sent as SNI and checked against the certificate (DNS name or IP address);
+ * NULL skips both (only sensible with insecure). inner is owned by the TLS stream from now on —
+ * on failure too (it is closed). timeout_ms bounds the handshake (< 0: none).
+ * Errors: AH_ETLS_VERIFY (reason in ah_tls_last_error), AH_ETLS, AH_ETIMEDOUT, AH_ECANCELED,
+ * AH_EEOF / AH_ECONNRESET (peer hung up). */
+AH_NODISCARD AH_EXPORT int ah_tls_client_wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host,
+                                              int64_t timeout_ms, ah_stream **out);
+
+/** The same for the server side. */
+AH_NODISCARD AH_EXPORT int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx,
+                                              int64_t timeout_ms, ah_stream **out);
+
+/** The reason for the last TLS failure in this thread, as OpenSSL says it, e.g.
+ * "certificate verify failed: certificate has expired". Never NULL. */
+AH_EXPORT const char *ah_tls_last_error(void);
+
+/** On a TLS stream: the negotiated protocol version ("TLSv1.3"), or NULL for other streams. */
+AH_EXPORT const char *ah_tls_version(ah_stream *s);
+/** On a TLS stream: the ALPN protocol chosen ("http/1.1"), or NULL. */
+AH_EXPORT const char *ah_tls_alpn(ah_stream *s);
+/** On a TLS stream: 1 if the session was resumed. */
+AH_EXPORT int ah_tls_resumed(ah_stream *s);
+/** On a server TLS stream: the SNI name the client sent, or NULL. */
+AH_EXPORT const char *ah_tls_sni(ah_stream *s);
+
+AH_END_DECLS
+
+#endif

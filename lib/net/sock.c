@@ -1,0 +1,178 @@
+/* The TCP transport: non-blocking reads and writes that try first and wait only on EAGAIN. */
+#include "internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Whoever wakes a waiter takes it out of its slot, because by the time the waiter runs the
+ * socket may be gone (closed by another task). */
+static void sock_event(evutil_socket_t fd, short what, void *arg)
+{
+    ah__sock *s = arg;
+    ah_task *reader = NULL, *writer = NULL;
+    (void)fd;
+    if ((what & EV_READ) && s->reader) {
+        reader = s->reader;
+        s->reader = NULL;
+    }
+    if ((what & EV_WRITE) && s->writer) {
+        writer = s->writer;
+        s->writer = NULL;
+    }
+    /* The reader may close (free) s: nothing below touches it. */
+    if (reader)
+        ah__resume_waiter(reader, AH_READ);
+    if (writer)
+        ah__resume_waiter(writer, AH_WRITE);
+}
+
+static void unslot_cancelled(ah_task *t)
+{
+    *(ah_task **)t->wait_obj = NULL;
+}
+
+ah__sock *ah__sock_new(int fd)
+{
+    ah__sock *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->fd = fd;
+    return s;
+}
+
+int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms)
+{
+    ah_task *t = ah__current();
+    if (!t)
+        return AH_EINVAL;
+    int rc = ah__check(t);
+    if (rc < 0)
+        return rc;
+    if (!s->ev_added) {
+        s->loop = t->loop;
+        event_assign(&s->ev, t->loop->base, s->fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST,
+                     sock_event, s);
+        if (event_add(&s->ev, NULL) != 0)
+            return AH_ENOMEM;
+        s->ev_added = 1;
+    }
+    ah_task **slot = what == AH_READ ? &s->reader : &s->writer;
+    if (*slot)
+        return AH_EBUSY; /* one reader and one writer at a time */
+    *slot = t;
+    t->wait_obj = slot;
+    t->on_cancel = unslot_cancelled;
+    rc = ah__park(t, NULL, -1, 0, timeout_ms);
+    t->on_cancel = NULL;
+    t->wait_obj = NULL;
+    /* Our own timer (or a failure to park) resumed us: s is alive and still names us. */
+    if (rc == AH_ETIMEDOUT || rc == AH_ENOMEM)
+        *slot = NULL;
+    return rc < 0 ? rc : 0;
+}
+
+static int sock_read(void *io, void *buf, size_t len, int64_t timeout_ms)
+{
+    ah__sock *s = io;
+    int64_t until = ah__until(timeout_ms);
+    if (len > INT_MAX)
+        len = INT_MAX;
+    for (;;) {
+        ssize_t n = recv(s->fd, buf, len, 0);
+        if (n >= 0)
+            return (int)n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = ah__sock_wait(s, AH_READ, ah__remaining(until));
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static int sock_writev(void *io, const struct iovec *iov_in, int iovcnt, int64_t timeout_ms)
+{
+    ah__sock *s = io;
+    struct iovec local[64];
+    int64_t until = ah__until(timeout_ms);
+    while (iovcnt > 0) {
+        /* Work on a private copy so partial writes can advance it. */
+        int n = iovcnt < 64 ? iovcnt : 64;
+        memcpy(local, iov_in, (size_t)n * sizeof(*local));
+        struct iovec *iov = local;
+        int left = n;
+        while (left > 0) {
+            if (iov->iov_len == 0) {
+                iov++;
+                left--;
+                continue;
+            }
+            struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)left};
+            ssize_t w = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                    return -errno;
+                int rc = ah__sock_wait(s, AH_WRITE, ah__remaining(until));
+                if (rc < 0)
+                    return rc;
+                continue;
+            }
+            size_t done = (size_t)w;
+            while (left > 0 && done >= iov->iov_len) {
+                done -= iov->iov_len;
+                iov++;
+                left--;
+            }
+            if (left > 0) {
+                iov->iov_base = (char *)iov->iov_base + done;
+                iov->iov_len -= done;
+            }
+        }
+        iov_in += n;
+        iovcnt -= n;
+    }
+    return 0;
+}
+
+static int sock_shutdown(void *io, int64_t timeout_ms)
+{
+    ah__sock *s = io;
+    (void)timeout_ms;
+    return shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
+static void sock_close(void *io)
+{
+    ah__sock *s = io;
+    if (s->ev_added)
+        event_del(&s->ev);
+    /* A task still waiting on this socket (another task closed it) must not hang. */
+    if (s->reader) {
+        s->reader->on_cancel = NULL;
+        ah__wake(s->reader, AH_ECLOSED);
+    }
+    if (s->writer) {
+        s->writer->on_cancel = NULL;
+        ah__wake(s->writer, AH_ECLOSED);
+    }
+    close(s->fd);
+    free(s);
+}
+
+static int sock_fd(void *io) { return ((ah__sock *)io)->fd; }
+
+const ah_transport_ops ah__sock_ops = {
+    .read = sock_read,
+    .writev = sock_writev,
+    .shutdown = sock_shutdown,
+    .close = sock_close,
+    .fd = sock_fd,
+};
