@@ -119,7 +119,7 @@ BEGIN {
     label = $1; cm = $2; pm = $3; split($4, tg, " ")
     c = median("ahttp", cm); p = median("asyncio", pm)
     ratio = (c != "" && p != "" && c > 0) ? p / c : ""
-    rs = ratio == "" ? "n/a" : (ratio >= 10 ? sprintf("%.0f×", ratio) : sprintf("%.2f×", ratio))
+    rs = ratio == "" ? "n/a" : sprintf(ratio >= 10 ? "%.0f×" : ratio >= 1 ? "%.1f×" : "%.2f×", ratio)
     target = "—"; met = "—"
     if (tg[1] == "le" || tg[1] == "lt") {
         ok = (tg[1] == "le") ? (c <= tg[2]) : (c < tg[2])

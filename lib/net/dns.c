@@ -56,8 +56,18 @@ static dns_state *state(ah_loop *loop)
     st->cache = calloc(CACHE_SLOTS, sizeof(cache_entry));
     /* DISABLE_WHEN_INACTIVE: an idle resolver holds no events, so it neither keeps a finished
      * loop alive nor hides a deadlock. Name servers and /etc/hosts come from the system. */
-    st->base = evdns_base_new(loop->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                              EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    /* AH_RESOLV_CONF names another resolv.conf (tests point it at a server on loopback). */
+    const char *conf = getenv("AH_RESOLV_CONF");
+    if (conf && *conf) {
+        st->base = evdns_base_new(loop->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (st->base && evdns_base_resolv_conf_parse(st->base, DNS_OPTIONS_ALL, conf) != 0) {
+            evdns_base_free(st->base, 0);
+            st->base = NULL;
+        }
+    } else {
+        st->base = evdns_base_new(loop->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                                  EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    }
     if (!st->cache || !st->base) {
         dns_state_free(st);
         return NULL;
