@@ -63,7 +63,8 @@ void ah__group_task_done(ah_task *t)
 {
     ah_group *g = t->group;
     g->running--;
-    int rc = t->cancelled ? AH_ECANCELED : t->result;
+    /* As in asyncio's TaskGroup, a child that was cancelled is not a failure of the group. */
+    int rc = t->cancelled ? 0 : t->result;
     if (rc < 0 && !g->first_error) {
         g->first_error = rc;
         cancel_running(g);

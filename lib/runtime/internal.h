@@ -122,6 +122,8 @@ struct ah_loop {
     struct event_base *base;
     ah_task *current;
     ah_task *ready_head, *ready_tail;
+    size_t ready_count;
+    unsigned since_poll; /* task resumptions since the last I/O poll */
     ah_task *live;       /* every task not yet freed (finished or not) */
     size_t live_count;   /* tasks not yet finished */
     ah_task *free_tasks; /* recycled task structs */

@@ -98,9 +98,14 @@ void ah_loop_free(ah_loop *loop)
         loop->free_tasks = t->ready_next;
         free(t);
     }
+    /* libevent defers some callbacks (evdns runs a cancelled lookup's last callback later, and
+     * freeing the resolver fails its requests the same way): let them run, so what they own is
+     * freed, before and after the layers above let go of their state. */
+    (void)event_base_loop(loop->base, EVLOOP_NONBLOCK);
     for (int i = AH__SLOTS - 1; i >= 0; i--)
         if (loop->slots[i].ptr && loop->slots[i].free)
             loop->slots[i].free(loop->slots[i].ptr);
+    (void)event_base_loop(loop->base, EVLOOP_NONBLOCK);
     ah__stack_pool_destroy(&loop->stacks);
     event_base_free(loop->base);
     if (current_loop == loop)
@@ -114,6 +119,7 @@ static void ready_push(ah_loop *loop, ah_task *t)
 {
     t->ready_next = NULL;
     t->queued = 1;
+    loop->ready_count++;
     if (loop->ready_tail)
         loop->ready_tail->ready_next = t;
     else
@@ -129,6 +135,7 @@ static ah_task *ready_pop(ah_loop *loop)
         if (!loop->ready_head)
             loop->ready_tail = NULL;
         t->queued = 0;
+        loop->ready_count--;
     }
     return t;
 }
@@ -173,7 +180,16 @@ static void task_finished(ah_loop *loop, ah_task *t)
         ah__task_free(t);
 }
 
-/* Switch from the loop's stack into t until it waits or returns. */
+static void check_canary(ah_task *t)
+{
+    if (!t->stack->guarded && !ah__stack_intact(t->stack)) {
+        static const char msg[] = "ahttp: task stack overflow (slab canary overwritten)\n";
+        (void)!write(2, msg, sizeof(msg) - 1);
+        abort();
+    }
+}
+
+/* Switch from the loop's stack into t until it (or a task it hands over to) waits or returns. */
 static void resume(ah_loop *loop, ah_task *t)
 {
     loop->current = t;
@@ -186,26 +202,40 @@ static void resume(ah_loop *loop, ah_task *t)
 #ifdef AH_ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
+    /* Tasks may have handed the CPU to one another: the one switching back is current. */
+    ah_task *back = loop->current;
     loop->current = NULL;
-    if (!t->stack->guarded && !ah__stack_intact(t->stack)) {
-        static const char msg[] = "ahttp: task stack overflow (slab canary overwritten)\n";
-        (void)!write(2, msg, sizeof(msg) - 1);
-        abort();
-    }
-    if (t->state == AH__DONE)
-        task_finished(loop, t);
+    check_canary(back);
+    if (back->state == AH__DONE)
+        task_finished(loop, back);
 }
 
-/* Switch from the current task back to the loop's stack. */
+/* Leave the current task t (which has parked, yielded or returned). While the poll budget
+ * lasts, switch straight into the next runnable task — one context switch instead of two via
+ * the loop's stack; otherwise, and always for a task that has returned (its stack must be
+ * released from elsewhere), switch back to the loop. */
 static void suspend(ah_loop *loop, ah_task *t, int final)
 {
+    ah_task *next = NULL;
+    if (!final && loop->ready_head && loop->since_poll < POLL_EVERY) {
+        next = ready_pop(loop);
+        loop->since_poll++;
+        if (next == t) { /* it was alone: carry on without switching */
+            t->state = AH__RUNNING;
+            return;
+        }
+        check_canary(t);
+        loop->current = next;
+        next->state = AH__RUNNING;
+    }
 #ifdef AH_ASAN
-    __sanitizer_start_switch_fiber(final ? NULL : &t->asan_fake_stack, loop->main_stack_lo,
-                                   loop->main_stack_size);
-#else
-    (void)final;
+    if (next)
+        __sanitizer_start_switch_fiber(&t->asan_fake_stack, next->stack->lo, next->stack->size);
+    else
+        __sanitizer_start_switch_fiber(final ? NULL : &t->asan_fake_stack, loop->main_stack_lo,
+                                       loop->main_stack_size);
 #endif
-    ah__ctx_switch(&t->ctx, &loop->sched_ctx);
+    ah__ctx_switch(&t->ctx, next ? &next->ctx : &loop->sched_ctx);
 #ifdef AH_ASAN
     __sanitizer_finish_switch_fiber(t->asan_fake_stack, NULL, NULL);
 #endif
@@ -216,7 +246,12 @@ void ah__task_entry(void *arg)
     ah_task *t = arg;
     ah_loop *loop = t->loop;
 #ifdef AH_ASAN
-    __sanitizer_finish_switch_fiber(NULL, &loop->main_stack_lo, &loop->main_stack_size);
+    /* Only the loop's stack enters a task first (the main task); later tasks may be entered
+     * from another task's stack, whose bounds must not be taken for the loop's. */
+    if (!loop->main_stack_lo)
+        __sanitizer_finish_switch_fiber(NULL, &loop->main_stack_lo, &loop->main_stack_size);
+    else
+        __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
     t->result = t->fn(t->arg);
     t->state = AH__DONE;
@@ -398,18 +433,14 @@ int ah_yield(void)
 
 /* Resume the tasks that are runnable now; those they make runnable wait for the next turn, so a
  * task that yields in a loop cannot starve I/O. */
-static unsigned run_ready(ah_loop *loop)
+static void run_ready(ah_loop *loop)
 {
-    ah_task *last = loop->ready_tail;
+    size_t n = loop->ready_count;
     ah_task *t;
-    unsigned n = 0;
-    while (last && (t = ready_pop(loop))) {
+    while (n-- && (t = ready_pop(loop))) {
+        loop->since_poll++;
         resume(loop, t);
-        n++;
-        if (t == last)
-            break;
     }
-    return n;
 }
 
 static void cancel_all(ah_loop *loop)
@@ -431,9 +462,9 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
         goto out;
     }
     int deadlocked = 0;
-    unsigned since_poll = 0;
+    loop->since_poll = 0;
     for (;;) {
-        since_poll += run_ready(loop);
+        run_ready(loop);
         if (main_task->state == AH__DONE && !loop->ready_head) {
             if (!loop->live_count)
                 break;
@@ -442,9 +473,9 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
             if (loop->ready_head)
                 continue;
         }
-        if (loop->ready_head && since_poll < POLL_EVERY)
+        if (loop->ready_head && loop->since_poll < POLL_EVERY)
             continue;
-        since_poll = 0;
+        loop->since_poll = 0;
         int flags = loop->ready_head ? EVLOOP_NONBLOCK : EVLOOP_ONCE;
         int r = event_base_loop(loop->base, flags);
         if (r == 1 && !loop->ready_head) {

@@ -136,21 +136,36 @@ static void abandon_job(ah_task *t)
     t->wait_obj = NULL;
 }
 
+/* fn will never run: arg goes back through abandon, as the contract promises. */
+static void give_up(void *arg, void (*abandon)(void *arg))
+{
+    if (abandon)
+        abandon(arg);
+}
+
 int ah_to_thread_ex(ah_thread_fn fn, void *arg, void (*abandon)(void *arg))
 {
     ah_task *t = ah__current();
-    if (!t || !fn)
+    if (!t || !fn) {
+        give_up(arg, abandon);
         return AH_EINVAL;
+    }
     int rc = ah__check(t);
-    if (rc < 0)
+    if (rc < 0) {
+        give_up(arg, abandon);
         return rc;
+    }
     ah_loop *loop = t->loop;
-    if (!loop->pool && !(loop->pool = pool_start(loop)))
+    if (!loop->pool && !(loop->pool = pool_start(loop))) {
+        give_up(arg, abandon);
         return AH_ENOMEM;
+    }
     struct ah__thread_pool *p = loop->pool;
     job *j = calloc(1, sizeof(*j));
-    if (!j)
+    if (!j) {
+        give_up(arg, abandon);
         return AH_ENOMEM;
+    }
     j->fn = fn;
     j->arg = arg;
     j->abandon = abandon;
@@ -158,6 +173,7 @@ int ah_to_thread_ex(ah_thread_fn fn, void *arg, void (*abandon)(void *arg))
     if (!p->done_ev_added) {
         if (event_add(&p->done_ev, NULL) != 0) {
             free(j);
+            give_up(arg, abandon);
             return AH_ENOMEM;
         }
         p->done_ev_added = 1;

@@ -183,6 +183,31 @@ static int main_group_all_ok(void *arg)
 START_TEST(test_group_waits_for_all) { ck_assert_int_eq(ah_run(main_group_all_ok, NULL), 0); }
 END_TEST
 
+static int cancels_itself(void *arg)
+{
+    ah_cancel(ah_task_current());
+    return ah_sleep(10); /* AH_ECANCELED */
+}
+
+static int main_group_child_cancelled(void *arg)
+{
+    /* a child that ends cancelled is not a failure of the group (asyncio's TaskGroup agrees) */
+    job sibling = {20, 0, 0};
+    ah_group *g = ah_group_new();
+    ck_assert_int_eq(ah_group_spawn(g, cancels_itself, NULL), 0);
+    ck_assert_int_eq(ah_group_spawn(g, run_job, &sibling), 0);
+    ck_assert_int_eq(ah_group_wait(g), 0);
+    ck_assert_int_eq(sibling.unwound, 1);
+    ah_group_free(g);
+    return 0;
+}
+
+START_TEST(test_group_ignores_a_cancelled_child)
+{
+    ck_assert_int_eq(ah_run(main_group_child_cancelled, NULL), 0);
+}
+END_TEST
+
 typedef struct {
     member m[3];
     int rc;
@@ -230,6 +255,7 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, test_wait_for_times_out_and_succeeds);
     tcase_add_test(tc, test_group_cancels_siblings_on_first_failure);
     tcase_add_test(tc, test_group_waits_for_all);
+    tcase_add_test(tc, test_group_ignores_a_cancelled_child);
     tcase_add_test(tc, test_cancelled_group_waiter_takes_children_along);
     suite_add_tcase(s, tc);
     return s;

@@ -129,6 +129,24 @@ START_TEST(test_loop_teardown_releases_abandoned_jobs)
 }
 END_TEST
 
+static int main_already_cancelled(void *arg)
+{
+    ah_cancel(ah_task_current());
+    int *heap = malloc(sizeof(int));
+    /* never started: the argument still comes back through abandon */
+    ck_assert_int_eq(ah_to_thread_ex(slow_heap_job, heap, on_abandon), AH_ECANCELED);
+    ck_assert_int_eq(abandoned, 1);
+    return 0;
+}
+
+START_TEST(test_job_never_started_is_still_abandoned)
+{
+    abandoned = 0;
+    ck_assert_int_eq(ah_run(main_already_cancelled, NULL), 0);
+    ck_assert_int_eq(abandoned, 1);
+}
+END_TEST
+
 static int add_one(void *arg) { return *(int *)arg + 1; }
 
 static int call_add_one(void *arg) { return ah_to_thread(add_one, arg); }
@@ -163,6 +181,7 @@ static Suite *thread_suite(void)
     tcase_add_test(tc, test_to_thread_overlaps_with_sleeping_task);
     tcase_add_test(tc, test_cancel_abandons_result_safely);
     tcase_add_test(tc, test_loop_teardown_releases_abandoned_jobs);
+    tcase_add_test(tc, test_job_never_started_is_still_abandoned);
     tcase_add_test(tc, test_many_jobs_each_get_their_own_result);
     suite_add_tcase(s, tc);
     return s;
