@@ -7,11 +7,13 @@
 #include <ahttp/error.h>
 #include <ahttp/gather.h>
 #include <ahttp/loop.h>
+#include <ahttp/server.h>
 #include <ahttp/stream.h>
 #include <ahttp/sync.h>
 #include <ahttp/task.h>
 #include <ahttp/tcp.h>
 #include <ahttp/thread.h>
 #include <ahttp/time.h>
+#include <ahttp/tls.h>
 
 #endif

@@ -16,7 +16,23 @@ typedef struct ah__sock {
     ah_task *reader, *writer; /* tasks waiting for readiness */
     struct event ev;          /* EV_READ | EV_WRITE | EV_ET | EV_PERSIST */
     int ev_added;
+    /* Called (once) when the socket turns readable while no task reads it: how an idle
+     * keep-alive connection, which holds no task, is woken. */
+    void (*on_readable)(void *arg);
+    void *on_readable_arg;
 } ah__sock;
+
+/* A timeout value for transport reads meaning "do not wait": AH_EAGAIN instead. Our transports
+ * honour it; others treat it as "no limit" like any negative timeout. */
+#define AH__NOWAIT INT64_MIN
+
+/* Read what the transport has without waiting: bytes added, 0 at end of stream, AH_EAGAIN if
+ * nothing is there, AH_ETOOBIG if the buffer is full, or < 0. */
+int ah__stream_fill_nowait(ah_stream *s);
+/* Free the stream's buffers if they are empty (an idle connection keeps no buffer). */
+void ah__stream_shrink(ah_stream *s);
+/* Register the socket's readiness event now (so on_readable can fire). */
+int ah__sock_arm(ah__sock *s, ah_loop *loop);
 
 extern const ah_transport_ops ah__sock_ops;
 
@@ -27,6 +43,14 @@ const ah_transport_ops *ah__stream_ops(const ah_stream *s);
 ah__sock *ah__sock_new(int fd);
 /* Wait until fd is ready for `what` (AH_READ or AH_WRITE). */
 int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms);
+
+/* A bound, listening, non-blocking socket for sa (SO_REUSEADDR; opts as in ah_tcp_listen), or
+ * < 0. */
+int ah__listen_socket(const struct sockaddr *sa, socklen_t len, const ah_tcp_listen_opts *opts);
+/* Wrap a listening socket (taken over, closed on failure). */
+int ah__listener_wrap(int fd, const ah_tcp_listen_opts *opts, ah_listener **out);
+/* The wildcard address of family for port. */
+void ah__any_address(struct sockaddr_storage *ss, socklen_t *len, int family, uint16_t port);
 
 /* Remaining milliseconds until `until` (ah_now_ms() based; INT64_MAX: none) as a timeout: -1
  * for none, 0 if passed. */

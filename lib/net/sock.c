@@ -22,6 +22,12 @@ static void sock_event(evutil_socket_t fd, short what, void *arg)
         writer = s->writer;
         s->writer = NULL;
     }
+    if ((what & EV_READ) && !reader && s->on_readable) {
+        void (*cb)(void *) = s->on_readable;
+        s->on_readable = NULL;
+        cb(s->on_readable_arg); /* may free s */
+        return;
+    }
     /* The reader may close (free) s: nothing below touches it. */
     if (reader)
         ah__resume_waiter(reader, AH_READ);
@@ -45,6 +51,19 @@ ah__sock *ah__sock_new(int fd)
     return s;
 }
 
+int ah__sock_arm(ah__sock *s, ah_loop *loop)
+{
+    if (s->ev_added)
+        return 0;
+    s->loop = loop;
+    event_assign(&s->ev, loop->base, s->fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, sock_event,
+                 s);
+    if (event_add(&s->ev, NULL) != 0)
+        return AH_ENOMEM;
+    s->ev_added = 1;
+    return 0;
+}
+
 int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms)
 {
     ah_task *t = ah__current();
@@ -53,14 +72,8 @@ int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms)
     int rc = ah__check(t);
     if (rc < 0)
         return rc;
-    if (!s->ev_added) {
-        s->loop = t->loop;
-        event_assign(&s->ev, t->loop->base, s->fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST,
-                     sock_event, s);
-        if (event_add(&s->ev, NULL) != 0)
-            return AH_ENOMEM;
-        s->ev_added = 1;
-    }
+    if ((rc = ah__sock_arm(s, t->loop)) < 0)
+        return rc;
     ah_task **slot = what == AH_READ ? &s->reader : &s->writer;
     if (*slot)
         return AH_EBUSY; /* one reader and one writer at a time */
@@ -79,7 +92,7 @@ int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms)
 static int sock_read(void *io, void *buf, size_t len, int64_t timeout_ms)
 {
     ah__sock *s = io;
-    int64_t until = ah__until(timeout_ms);
+    int64_t until = timeout_ms == AH__NOWAIT ? INT64_MAX : ah__until(timeout_ms);
     if (len > INT_MAX)
         len = INT_MAX;
     for (;;) {
@@ -90,6 +103,8 @@ static int sock_read(void *io, void *buf, size_t len, int64_t timeout_ms)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
+        if (timeout_ms == AH__NOWAIT)
+            return AH_EAGAIN;
         int rc = ah__sock_wait(s, AH_READ, ah__remaining(until));
         if (rc < 0)
             return rc;

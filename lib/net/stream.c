@@ -96,7 +96,7 @@ static int make_room(ah_stream *s)
     return 0;
 }
 
-static int fill(ah_stream *s, int64_t until)
+static int fill_timeout(ah_stream *s, int64_t timeout_ms)
 {
     int rc = make_room(s);
     if (rc < 0)
@@ -104,12 +104,30 @@ static int fill(ah_stream *s, int64_t until)
     size_t room = s->rcap - s->rend;
     if (room > INT_MAX)
         room = INT_MAX;
-    int n = s->ops->read(s->io, s->rbuf + s->rend, room, ah__remaining(until));
+    int n = s->ops->read(s->io, s->rbuf + s->rend, room, timeout_ms);
     if (n > 0)
         s->rend += (size_t)n;
     else if (n == 0)
         s->eof = 1;
     return n;
+}
+
+static int fill(ah_stream *s, int64_t until) { return fill_timeout(s, ah__remaining(until)); }
+
+int ah__stream_fill_nowait(ah_stream *s) { return fill_timeout(s, AH__NOWAIT); }
+
+void ah__stream_shrink(ah_stream *s)
+{
+    if (s->rbuf && s->rstart == s->rend) {
+        free(s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = s->rstart = s->rend = 0;
+    }
+    if (s->wbuf && s->wlen == 0) {
+        free(s->wbuf);
+        s->wbuf = NULL;
+        s->wcap = 0;
+    }
 }
 
 int ah_stream_fill(ah_stream *s) { return fill(s, ah__until(s->read_timeout_ms)); }

@@ -98,56 +98,29 @@ struct ah_listener {
     const ah_stream_opts *stream_opts;
 };
 
-int ah_tcp_listen(const char *host, uint16_t port, const ah_tcp_listen_opts *opts,
-                  ah_listener **out)
+int ah__listen_socket(const struct sockaddr *sa, socklen_t len, const ah_tcp_listen_opts *opts)
 {
-    if (!out)
-        return AH_EINVAL;
-    *out = NULL;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof(ss));
-    int any = !host || !*host || strcmp(host, "*") == 0;
-    if (any) {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-        v6->sin6_family = AF_INET6;
-        v6->sin6_addr = in6addr_any;
-        v6->sin6_port = htons(port);
-        len = sizeof(*v6);
-    } else {
-        ah_addrs addrs;
-        int rc = ah_dns_resolve(host, port, AF_UNSPEC, DEFAULT_DNS_TIMEOUT_MS, &addrs);
-        if (rc < 0)
-            return rc;
-        memcpy(&ss, &addrs.addr[0], addrs.len[0]);
-        len = addrs.len[0];
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0 && any && errno == EAFNOSUPPORT) {
-        /* no IPv6 on this machine: all IPv4 addresses instead */
-        struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-        memset(&ss, 0, sizeof(ss));
-        v4->sin_family = AF_INET;
-        v4->sin_addr.s_addr = htonl(INADDR_ANY);
-        v4->sin_port = htons(port);
-        len = sizeof(*v4);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    }
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
         return -errno;
     int one = 1, zero = 0;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (opts && opts->reuse_port)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6)
+    if (sa->sa_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts && opts->v6only ? &one : &zero,
                          sizeof(int));
     int backlog = opts && opts->backlog > 0 ? opts->backlog : DEFAULT_BACKLOG;
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
+    if (bind(fd, sa, len) != 0 || listen(fd, backlog) != 0) {
         int err = -errno;
         close(fd);
         return err;
     }
+    return fd;
+}
+
+int ah__listener_wrap(int fd, const ah_tcp_listen_opts *opts, ah_listener **out)
+{
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
     if (getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
@@ -156,10 +129,12 @@ int ah_tcp_listen(const char *host, uint16_t port, const ah_tcp_listen_opts *opt
         return err;
     }
     ah_listener *l = calloc(1, sizeof(*l));
-    if (!l || !(l->sock = ah__sock_new(fd))) {
+    if (!l) {
+        close(fd);
+        return AH_ENOMEM;
+    }
+    if (!(l->sock = ah__sock_new(fd))) { /* closes fd */
         free(l);
-        if (l == NULL)
-            close(fd);
         return AH_ENOMEM;
     }
     l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
@@ -167,6 +142,54 @@ int ah_tcp_listen(const char *host, uint16_t port, const ah_tcp_listen_opts *opt
     l->stream_opts = opts ? opts->stream : NULL;
     *out = l;
     return 0;
+}
+
+void ah__any_address(struct sockaddr_storage *ss, socklen_t *len, int family, uint16_t port)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_addr = in6addr_any;
+        v6->sin6_port = htons(port);
+        *len = sizeof(*v6);
+    } else {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        v4->sin_port = htons(port);
+        *len = sizeof(*v4);
+    }
+}
+
+int ah_tcp_listen(const char *host, uint16_t port, const ah_tcp_listen_opts *opts,
+                  ah_listener **out)
+{
+    if (!out)
+        return AH_EINVAL;
+    *out = NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int any = !host || !*host || strcmp(host, "*") == 0;
+    int fd;
+    if (any) {
+        /* all addresses, IPv6 and IPv4; IPv4 only where the machine has no IPv6 */
+        ah__any_address(&ss, &len, AF_INET6, port);
+        fd = ah__listen_socket((struct sockaddr *)&ss, len, opts);
+        if (fd == -EAFNOSUPPORT) {
+            ah__any_address(&ss, &len, AF_INET, port);
+            fd = ah__listen_socket((struct sockaddr *)&ss, len, opts);
+        }
+    } else {
+        ah_addrs addrs;
+        int rc = ah_dns_resolve(host, port, AF_UNSPEC, DEFAULT_DNS_TIMEOUT_MS, &addrs);
+        if (rc < 0)
+            return rc;
+        fd = ah__listen_socket((struct sockaddr *)&addrs.addr[0], addrs.len[0], opts);
+    }
+    if (fd < 0)
+        return fd;
+    return ah__listener_wrap(fd, opts, out);
 }
 
 int ah_listener_accept(ah_listener *l, ah_stream **out, struct sockaddr_storage *peer)

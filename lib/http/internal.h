@@ -1,0 +1,222 @@
+/* ahttp HTTP internals. */
+#ifndef AH_HTTP_INTERNAL_H
+#define AH_HTTP_INTERNAL_H
+
+#include "../net/internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include <llhttp.h>
+
+#include <ahttp/server.h>
+#include <ahttp/tls.h>
+
+/* ---- arena (arena.c): per-request memory freed in one go ---- */
+
+typedef struct ah__arena_block ah__arena_block;
+typedef struct ah__arena {
+    ah__arena_block *head;
+} ah__arena;
+
+void *ah__arena_alloc(ah__arena *a, size_t size);
+char *ah__arena_strndup(ah__arena *a, const char *s, size_t len);
+/* Drop everything but the first block (kept for the next request). */
+void ah__arena_reset(ah__arena *a);
+void ah__arena_free(ah__arena *a);
+
+/* ---- messages ---- */
+
+typedef struct ah__header {
+    const char *name;
+    const char *value;
+    size_t name_len, value_len;
+} ah__header;
+
+#define AH__MAX_PARAMS 16
+
+struct ah_server;
+struct ah__worker;
+struct ah__conn;
+struct ah__route;
+
+enum { AH__BODY_NONE, AH__BODY_LENGTH, AH__BODY_CHUNKED };
+
+struct ah_request {
+    struct ah__conn *conn;
+    ah__arena *arena;
+    const char *method;
+    const char *target;
+    const char *path;  /* decoded */
+    const char *query; /* raw, "" if none */
+    int version;       /* 10, 11 */
+    ah__header *headers;
+    size_t nheaders;
+    const char *param_names[AH__MAX_PARAMS];
+    const char *param_values[AH__MAX_PARAMS];
+    size_t nparams;
+    int64_t content_length; /* -1: chunked */
+    int body_kind;
+    int keep_alive;
+    int expect_continue;
+    int continue_sent;
+    int body_done;
+    uint64_t body_read;
+    size_t body_max;
+    llhttp_t parser; /* decodes chunked bodies, carries on from the head */
+    /* on_body hands decoded bytes here */
+    char *body_out;
+    size_t body_out_len, body_out_cap;
+    int msg_complete;
+    /* parsing scratch */
+    size_t header_cap;
+    const char *cur_value;
+    size_t cur_value_len;
+    const char *method_at, *url_at;
+    size_t method_len, url_len;
+    int parse_error; /* HTTP status to answer with, 0: none */
+    /* lazily decoded query parameters */
+    ah__header *qparams;
+    size_t nqparams;
+    int qparsed;
+};
+
+enum { AH__RESP_NEW, AH__RESP_STREAMING, AH__RESP_DONE };
+
+struct ah_response {
+    struct ah__conn *conn;
+    ah_request *req;
+    int status;
+    ah__header *headers;
+    size_t nheaders, cap_headers;
+    ah__header *trailers;
+    size_t ntrailers, cap_trailers;
+    const char *body;
+    size_t body_len;
+    int state;
+    int chunked;         /* streaming with chunked encoding */
+    int64_t stream_left; /* streaming with a declared Content-Length: bytes left, else -1 */
+    int head_only;       /* HEAD: no body on the wire */
+    int close;           /* Connection: close */
+    int has_length;      /* a Content-Length header was set by the handler */
+    int file_fd;
+    int file_close;
+    int64_t file_offset, file_len;
+    uint64_t bytes_sent; /* body bytes, for the access log */
+};
+
+/* A connection. While it is idle (keep-alive, nothing buffered) it has no task and no buffers:
+ * its socket's read event wakes it. */
+typedef struct ah__conn {
+    struct ah_server *srv;
+    struct ah__worker *w;
+    ah_loop *loop;
+    ah_stream *stream; /* requests are read from here (TLS or TCP) */
+    ah__sock *sock;    /* the TCP socket beneath */
+    ah_tls_ctx *tls_ctx; /* a TLS listener's context: handshake first */
+    int tls;           /* the TLS handshake is done */
+    struct sockaddr_storage peer;
+    ah_task *task;     /* NULL while idle */
+    struct event idle_timer;
+    int idle;
+    int closing;       /* shutting down: finish this request, then close */
+    unsigned requests; /* served on this connection */
+    struct ah__conn *prev, *next;
+    ah__arena arena;
+    ah_request req;
+    ah_response resp;
+} ah__conn;
+
+/* Parse a request head of head_len bytes (ending in CRLF CRLF) copied into the arena.
+ * Returns 0, or the HTTP status to refuse it with (400, 414, 431, 501, 505). */
+int ah__request_parse_head(ah_request *req, char *head, size_t head_len,
+                           const ah_server_opts *opts);
+
+/* Serialise and send the response (a complete one, or the end of a streamed one). */
+int ah__response_finish(ah_response *resp);
+/* Send a bare error response (no handler involved). */
+int ah__response_error(ah_response *resp, int status, const char *text);
+/* Drain what is left of the request body (up to a bound): 0 if the connection can be reused. */
+int ah__request_drain(ah_request *req);
+
+/* The current Date header value ("Tue, 15 Nov 1994 08:12:31 GMT"), cached per second. */
+const char *ah__http_date(ah_loop *loop);
+/* A date for Last-Modified from a time_t. */
+void ah__http_date_of(time_t t, char out[32]);
+
+/* ---- routing (router.c) ---- */
+
+typedef struct ah__route {
+    char *method;   /* "*" for any */
+    char *pattern;
+    char **segments; /* literal, "{name}", or "*" (prefix) */
+    size_t nsegments;
+    int prefix;
+    ah_handler_fn handler;
+    void *arg;
+    size_t body_max;
+} ah__route;
+
+typedef struct ah__middleware {
+    ah_middleware_fn fn;
+    void *arg;
+} ah__middleware;
+
+struct ah_next {
+    struct ah_server *srv;
+    size_t index;
+    ah_request *req;
+    ah_response *resp;
+    const ah__route *route; /* NULL: answer 404/405 */
+    int status_if_none;     /* 404 or 405 */
+};
+
+/* Find the route for req (sets path params); *status_if_none is 404 or 405 (Allow header set on
+ * resp) when there is none. */
+const ah__route *ah__router_match(struct ah_server *srv, ah_request *req, ah_response *resp,
+                                  int *status_if_none);
+int ah__router_add(struct ah_server *srv, const char *method, const char *pattern,
+                   ah_handler_fn handler, void *arg, size_t body_max);
+void ah__router_free(struct ah_server *srv);
+/* "GET, HEAD, POST" of every method routed (for OPTIONS *), in the arena. */
+const char *ah__router_all_methods(struct ah_server *srv, ah__arena *a);
+
+/* ---- the server (server.c) ---- */
+
+typedef struct ah__listen_spec {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    ah_tls_ctx *tls;
+    int fd; /* bound by ah_server_listen, taken by the first worker */
+    uint16_t port;
+} ah__listen_spec;
+
+struct ah_server {
+    ah_server_opts opts;
+    ah__route *routes;
+    size_t nroutes, cap_routes;
+    ah__middleware *mws;
+    size_t nmws;
+    ah__listen_spec *listens;
+    size_t nlistens;
+    struct ah__worker **workers;
+    size_t nworkers;
+    pthread_mutex_t lock;
+    int shutdown_requested;
+    int64_t grace_ms;
+    FILE *access_log;
+    pthread_mutex_t log_lock;
+    /* counters, shared by the workers */
+    _Atomic uint64_t accepted, requests;
+    _Atomic size_t open, idle;
+};
+
+void ah__log(struct ah_server *srv, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* static.c: a handler serving files; arg is an ah__static. */
+int ah__static_handler(ah_request *req, ah_response *resp, void *arg);
+
+#endif
