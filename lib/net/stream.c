@@ -132,7 +132,8 @@ void ah__stream_shrink(ah_stream *s)
 
 int ah_stream_fill(ah_stream *s) { return fill(s, ah__until(s->read_timeout_ms)); }
 
-int ah_stream_read(ah_stream *s, void *buf, size_t len)
+/* Read some bytes by the absolute deadline `until`. */
+static int read_some(ah_stream *s, void *buf, size_t len, int64_t until)
 {
     if (len == 0)
         return 0;
@@ -142,12 +143,12 @@ int ah_stream_read(ah_stream *s, void *buf, size_t len)
         if (s->eof)
             return 0;
         if (len >= DIRECT_READ_MIN) {
-            int n = s->ops->read(s->io, buf, len, s->read_timeout_ms);
+            int n = s->ops->read(s->io, buf, len, ah__remaining(until));
             if (n == 0)
                 s->eof = 1;
             return n;
         }
-        int n = fill(s, ah__until(s->read_timeout_ms));
+        int n = fill(s, until);
         if (n <= 0)
             return n;
     }
@@ -158,18 +159,21 @@ int ah_stream_read(ah_stream *s, void *buf, size_t len)
     return (int)n;
 }
 
+int ah_stream_read(ah_stream *s, void *buf, size_t len)
+{
+    return read_some(s, buf, len, ah__until(s->read_timeout_ms));
+}
+
 int ah_stream_read_exactly(ah_stream *s, void *buf, size_t len)
 {
     if (len > INT_MAX)
         return AH_EINVAL;
+    /* The stream's read timeout bounds the whole operation, not each piece. Nothing of s is
+     * touched after a failed read: another task may have closed it meanwhile. */
+    int64_t until = ah__until(s->read_timeout_ms);
     size_t got = 0;
-    int64_t saved = s->read_timeout_ms;
-    int64_t until = ah__until(saved);
     while (got < len) {
-        /* The stream's read timeout bounds the whole operation, not each piece. */
-        s->read_timeout_ms = ah__remaining(until);
-        int n = ah_stream_read(s, (char *)buf + got, len - got);
-        s->read_timeout_ms = saved;
+        int n = read_some(s, (char *)buf + got, len - got, until);
         if (n == 0)
             return AH_EEOF;
         if (n < 0)

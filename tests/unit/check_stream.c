@@ -266,6 +266,34 @@ static int main_close_wakes_reader(void *arg)
 START_TEST(test_close_wakes_a_blocked_reader) { ck_assert_int_eq(ah_run(main_close_wakes_reader, NULL), 0); }
 END_TEST
 
+static int blocked_exact_reader(void *arg)
+{
+    char buf[8];
+    return ah_stream_read_exactly(arg, buf, sizeof(buf));
+}
+
+static int main_close_wakes_exact_reader(void *arg)
+{
+    /* with a read timeout, read_exactly once restored the stream's timeout after each piece:
+     * a write into the freed stream when another task had closed it (ASan/valgrind see it) */
+    ah_stream_opts opts = {.read_timeout_ms = 5000};
+    pair p;
+    make_pair(&p, &opts);
+    ah_task *t = ah_spawn(blocked_exact_reader, p.b);
+    ck_assert_int_eq(ah_stream_write(p.a, "abc", 3), 0);
+    ck_assert_int_eq(ah_sleep(5), 0);
+    ah_stream_close(p.b);
+    ck_assert_int_eq(ah_join(t), AH_ECLOSED);
+    ah_stream_close(p.a);
+    return 0;
+}
+
+START_TEST(test_close_wakes_a_blocked_read_exactly)
+{
+    ck_assert_int_eq(ah_run(main_close_wakes_exact_reader, NULL), 0);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -278,6 +306,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_shutdown_write_keeps_reading);
     tcase_add_test(tc, test_read_timeout_applies_per_operation);
     tcase_add_test(tc, test_close_wakes_a_blocked_reader);
+    tcase_add_test(tc, test_close_wakes_a_blocked_read_exactly);
     suite_add_tcase(s, tc);
     return s;
 }
