@@ -211,12 +211,16 @@ struct ah_server {
     /* counters, shared by the workers */
     _Atomic uint64_t accepted, requests;
     _Atomic size_t open, idle;
+    struct ah__static *statics; /* ah_server_static's directories (static.c), freed with it */
 };
 
 void ah__log(struct ah_server *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* static.c: a handler serving files; arg is an ah__static. */
+typedef struct ah__static ah__static;
 int ah__static_handler(ah_request *req, ah_response *resp, void *arg);
+/* Free a server's list of ah__static (srv->statics). */
+void ah__static_free_all(ah__static *list);
 
 #endif

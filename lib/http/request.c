@@ -30,6 +30,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ah_request *r = req_of(p);
+    if (r->method)
+        return 0; /* a chunked body's trailer fields: allowed, and not headers */
     if (r->nheaders == r->header_cap) {
         r->parse_error = 431;
         return -1;
@@ -51,6 +53,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     ah_request *r = req_of(p);
+    if (r->method)
+        return 0;
     ah__header *h = &r->headers[r->nheaders - 1];
     h->value = at;
     h->value_len = len;

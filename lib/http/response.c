@@ -335,13 +335,15 @@ static int send_file(ah_response *resp)
             }
             if (n == 0)
                 rc = AH_EPIPE; /* the file shrank */
-            else if (errno == EAGAIN)
-                rc = ah_wait_fd(out, AH_WRITE, resp->conn->srv->opts.write_timeout_ms) < 0 ? AH_ETIMEDOUT : 0;
+            else if (errno == EAGAIN) {
+                int w = ah_wait_fd(out, AH_WRITE, resp->conn->srv->opts.write_timeout_ms);
+                rc = w < 0 ? w : 0; /* a cancellation stays a cancellation */
+            }
             else if (errno != EINTR)
                 rc = -errno;
             continue;
         }
-        char buf[64 * 1024];
+        char buf[16 * 1024]; /* one TLS record; task stacks are 64 KiB by default */
         ssize_t n = pread(resp->file_fd, buf, (size_t)(left < (int64_t)sizeof(buf) ? left : (int64_t)sizeof(buf)), off);
         if (n <= 0) {
             rc = n == 0 ? AH_EPIPE : -errno;
@@ -355,6 +357,21 @@ static int send_file(ah_response *resp)
     return rc;
 }
 
+/* A whole body's length is known: a Content-Length the handler set is dropped so that the one
+ * on the wire always matches the bytes that follow (a mismatch would desynchronise the next
+ * response on the connection). HEAD keeps it: it announces the GET body's length. */
+static void drop_handler_length(ah_response *resp)
+{
+    if (!resp->has_length || resp->head_only)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (strcasecmp(resp->headers[i].name, "Content-Length") != 0)
+            resp->headers[k++] = resp->headers[i];
+    resp->nheaders = k;
+    resp->has_length = 0;
+}
+
 int ah__response_finish(ah_response *resp)
 {
     if (resp->state == AH__RESP_STREAMING)
@@ -362,10 +379,12 @@ int ah__response_finish(ah_response *resp)
     if (resp->state == AH__RESP_DONE)
         return 0;
     resp->state = AH__RESP_DONE;
+    drop_handler_length(resp);
     int rc;
     if (resp->file_fd >= 0) {
-        rc = send_head(resp, resp->file_len, NULL, 0);
-        if (rc == 0 && !resp->head_only)
+        int body = status_has_body(resp->status);
+        rc = send_head(resp, body ? resp->file_len : -1, NULL, 0);
+        if (rc == 0 && !resp->head_only && body) /* 204 and 304 carry no body */
             rc = send_file(resp);
         if (resp->file_close)
             close(resp->file_fd);
@@ -381,6 +400,11 @@ int ah__response_finish(ah_response *resp)
 
 int ah__response_error(ah_response *resp, int status, const char *text)
 {
+    if (resp->file_fd >= 0) { /* a file the handler chose before failing is not the answer */
+        if (resp->file_close)
+            close(resp->file_fd);
+        resp->file_fd = -1;
+    }
     resp->status = status;
     resp->nheaders = 0;
     resp->body = text;

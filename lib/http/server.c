@@ -32,6 +32,7 @@ typedef struct ah__worker {
     ah_event *drained; /* set when the last connection closes during shutdown */
     ah_event *slot;    /* set when a connection closes below max_connections */
     ah_listener *listeners[MAX_LISTENS];
+    ah_task *acceptors[MAX_LISTENS]; /* one accept task per listener */
     size_t nlisteners;
     int listener_fds[MAX_LISTENS]; /* sockets made for this worker before it runs */
     ah__conn *conns;
@@ -100,6 +101,7 @@ void ah_server_free(ah_server *srv)
     if (!srv)
         return;
     ah__router_free(srv);
+    ah__static_free_all(srv->statics);
     free(srv->mws);
     for (size_t i = 0; i < srv->nlistens; i++)
         if (srv->listens[i].fd >= 0)
@@ -298,8 +300,8 @@ static int conn_park(ah__conn *c, int64_t timeout_ms)
 /* Find the end of the head in what is buffered: the length up to and including CRLF CRLF, 0 if
  * more is needed, or the HTTP status that refuses it. A bare LF is refused at once rather than
  * waited on. */
-static int scan_head(const char *data, size_t len, size_t *scanned, const ah_server_opts *o,
-                     size_t *head_len)
+static int scan_head(const char *data, size_t len, size_t *scanned, size_t *line_len,
+                     const ah_server_opts *o, size_t *head_len)
 {
     size_t i = *scanned;
     while (i < len) {
@@ -309,17 +311,20 @@ static int scan_head(const char *data, size_t len, size_t *scanned, const ah_ser
         size_t pos = (size_t)(nl - data);
         if (pos == 0 || data[pos - 1] != '\r')
             return 400;
+        if (!*line_len)
+            *line_len = pos + 1; /* the request line, CRLF included */
         if (pos >= 3 && data[pos - 2] == '\n' && data[pos - 3] == '\r') {
+            if (pos + 1 - *line_len > o->header_bytes_max)
+                return 431;
             *head_len = pos + 1;
             return 0;
         }
         i = pos + 1;
     }
     *scanned = len;
-    if (!memchr(data, '\n', len < o->request_line_max ? len : o->request_line_max) &&
-        len >= o->request_line_max)
+    if (!*line_len && len >= o->request_line_max)
         return 414;
-    if (len >= o->request_line_max + o->header_bytes_max)
+    if (*line_len && len - *line_len > o->header_bytes_max)
         return 431;
     *head_len = 0;
     return 0;
@@ -330,11 +335,11 @@ static int scan_head(const char *data, size_t len, size_t *scanned, const ah_ser
 static int read_head(ah__conn *c, char **head, size_t *len)
 {
     const ah_server_opts *o = &c->srv->opts;
-    size_t scanned = 0, head_len = 0;
+    size_t scanned = 0, head_len = 0, line_len = 0;
     for (;;) {
         const char *data;
         size_t have = ah_stream_buffered(c->stream, &data);
-        int status = scan_head(data, have, &scanned, o, &head_len);
+        int status = scan_head(data, have, &scanned, &line_len, o, &head_len);
         if (status)
             return status;
         if (head_len) {
@@ -455,6 +460,8 @@ static int serve_one(ah__conn *c, char *head, size_t head_len)
             return 0;
         }
         rc = ah_next_call(&next);
+        if (req->expect_continue && !req->continue_sent && !req->body_done)
+            resp->close = 1; /* the client still holds the body back: this connection ends */
         if (rc < 0 && resp->state == AH__RESP_NEW) {
             /* nothing sent yet: the failure becomes the response */
             int st = rc == AH_ETOOBIG ? 413 : rc == AH_ETIMEDOUT ? 408 : rc == AH_EPROTO_HTTP ? 400 : 500;
@@ -761,10 +768,26 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&srv->log_lock);
 }
 
+/* Stop the accept tasks before their listeners go: one may be waiting for a free connection
+ * slot rather than in accept, and must not wake up to a freed listener or worker. */
+static void stop_acceptors(ah__worker *w)
+{
+    ah_task *self = ah_task_current();
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (!w->acceptors[i])
+            continue;
+        ah_cancel(w->acceptors[i]);
+        ah__join_shielded(self, w->acceptors[i]);
+        ah__task_free(w->acceptors[i]);
+        w->acceptors[i] = NULL;
+    }
+}
+
 static void stop_worker(ah__worker *w)
 {
     ah_server *srv = w->srv;
     w->stopping = 1;
+    stop_acceptors(w);
     for (size_t i = 0; i < w->nlisteners; i++) {
         ah_listener_close(w->listeners[i]); /* accept tasks see AH_ECLOSED */
         w->listeners[i] = NULL;
@@ -835,7 +858,7 @@ static int worker_main(void *arg)
         }
         a[0] = w;
         a[1] = (void *)(uintptr_t)i;
-        ah_task_detach(t);
+        w->acceptors[i] = t;
     }
     pthread_mutex_lock(&srv->lock);
     int already = srv->shutdown_requested;
@@ -846,6 +869,7 @@ static int worker_main(void *arg)
     stop_worker(w);
 out:
     if (rc < 0 && rc != AH_ECANCELED) {
+        stop_acceptors(w);
         for (size_t i = 0; i < w->nlisteners; i++)
             ah_listener_close(w->listeners[i]);
         w->nlisteners = 0;
