@@ -1,7 +1,7 @@
 /* ahttp-serve: the sample async web server.
  *
  *   ahttp-serve [--host H] [--port P] [--root DIR] [--workers N] [--access-log FILE]
- *               [--tls-cert FILE --tls-key FILE [--https-port P]] [--quiet]
+ *               [--tls-cert FILE --tls-key FILE [--https-port P]] [--header-timeout MS] [--quiet]
  *
  * Routes: /hello /json /echo /users/{id} /headers /stream?n=N /sleep?ms=N /status/{code}
  *         /redirect/{n} /gzip /static/... (files under --root) */
@@ -28,6 +28,7 @@ static const char usage[] =
     "  --tls-key FILE       its private key (PEM)\n"
     "  --https-port PORT    HTTPS port (default 8443; needs --tls-cert and --tls-key)\n"
     "  --https-only         serve HTTPS only (no plain HTTP listener)\n"
+    "  --header-timeout MS  time allowed to receive a request head (default 10000)\n"
     "  --quiet              do not print the listening addresses\n"
     "  --help               this text\n";
 
@@ -239,7 +240,9 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1", *root = ".", *cert = NULL, *key = NULL, *access_log = NULL;
     uint16_t port = 8080, https_port = 8443;
     int workers = 1, quiet = 0, https_only = 0;
-    enum { O_HOST = 1, O_PORT, O_ROOT, O_WORKERS, O_LOG, O_CERT, O_KEY, O_HTTPS_PORT, O_HTTPS_ONLY, O_QUIET };
+    long header_timeout_ms = 0; /* 0: the server's default */
+    enum { O_HOST = 1, O_PORT, O_ROOT, O_WORKERS, O_LOG, O_CERT, O_KEY, O_HTTPS_PORT, O_HTTPS_ONLY,
+           O_HEADER_TIMEOUT, O_QUIET };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -250,6 +253,7 @@ int main(int argc, char **argv)
         {"tls-key", required_argument, NULL, O_KEY},
         {"https-port", required_argument, NULL, O_HTTPS_PORT},
         {"https-only", no_argument, NULL, O_HTTPS_ONLY},
+        {"header-timeout", required_argument, NULL, O_HEADER_TIMEOUT},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -280,6 +284,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_HEADER_TIMEOUT:
+            header_timeout_ms = strtol(optarg, &end, 10);
+            if (!*optarg || *end || header_timeout_ms < 1 || header_timeout_ms > 3600000) {
+                fprintf(stderr, "ahttp-serve: bad --header-timeout '%s' (want 1..3600000 ms)\n%s",
+                        optarg, usage);
+                return 2;
+            }
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default:
             if (optopt && optopt < 256)
@@ -299,7 +311,8 @@ int main(int argc, char **argv)
     }
     raise_nofile_limit();
 
-    ah_server_opts opts = {.workers = (unsigned)workers, .access_log = access_log};
+    ah_server_opts opts = {.workers = (unsigned)workers, .access_log = access_log,
+                           .header_timeout_ms = header_timeout_ms};
     ah_server *srv = ah_server_new(&opts);
     if (!srv) {
         fprintf(stderr, "ahttp-serve: cannot create the server (access log?)\n");

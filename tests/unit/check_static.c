@@ -695,8 +695,9 @@ static void client_file_changes(void)
                        "GET /static/a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     ck_assert_int_eq(ah_stream_write(c, two, sizeof(two) - 1), 0);
     char head[1024];
-    int n = ah_stream_read_until(c, "\r\n\r\n", 4, head, sizeof(head));
+    int n = ah_stream_read_until(c, "\r\n\r\n", 4, head, sizeof(head) - 1);
     ck_assert_int_gt(n, 0);
+    head[n] = '\0';
     ck_assert(strncmp(head, "HTTP/1.1 204", 12) == 0);
     ck_assert_ptr_null(strstr(head, "Content-Length"));
     char next[12];
