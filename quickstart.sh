@@ -23,7 +23,8 @@ fi
 build_pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
     zlib1g-dev check node-llhttp)
 run_pkgs=()
-test_pkgs=(valgrind openssl curl python3 python3-aiohttp nginx wrk binutils)
+test_pkgs=(valgrind openssl curl python3 python3-aiohttp nginx wrk apache2-utils nghttp2-client
+    binutils procps)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
@@ -61,8 +62,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 make -C "$build" -s -j"$jobs"
 
 if [ "$mode" = run ]; then
-    echo "quickstart: running ahttp-demo (the runtime demo; Ctrl-C stops it)"
-    exec "$build/apps/ahttp-demo" "$@"
+    [ $# -gt 0 ] || set -- --host 127.0.0.1 --port 8080 --root "$top/docs"
+    echo "quickstart: starting ahttp-serve $* (try: curl http://127.0.0.1:8080/hello; Ctrl-C stops it)"
+    exec "$build/apps/ahttp-serve" "$@"
 fi
 
 # ---- tests ---------------------------------------------------------------------------------
