@@ -73,6 +73,7 @@ http {
         listen 127.0.0.1:$nsp ssl;
         ssl_certificate $certs/server.pem;
         ssl_certificate_key $certs/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3; # as ahttp: Debian's nginx would otherwise stop at 1.2
         location /hello { return 200 "Hello, World!"; }
     }
 }
@@ -131,6 +132,7 @@ idle_rss() { # NAME PID PORT → "NAME kib_per_conn"
     done
     sleep 0.5
     after=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+    echo "$name $before $after" >>"$tmp/idle-rss"
     exec 9>&-
     wait "$holder" 2>/dev/null || true
     if grep -q ready "$tmp/idle.$name"; then
@@ -149,6 +151,16 @@ echo
 
 res="$tmp/results"
 : >"$res"
+# Memory per idle connection first, on servers that have not yet served any load (a malloc
+# arena that has grown under load would hide what connections cost).
+for srv in nginx ahttp aiohttp; do
+    case $srv in
+    nginx) pid=$npid http=$np ;;
+    ahttp) pid=$apid http=$ap ;;
+    aiohttp) pid=$ppid http=$pp ;;
+    esac
+    echo "idle $(idle_rss "$srv" "$pid" "$http")" >>"$res"
+done
 for srv in nginx ahttp aiohttp; do
     case $srv in
     nginx) pid=$npid http=$np https=$nsp tpid=$npid ;;
@@ -163,17 +175,11 @@ for srv in nginx ahttp aiohttp; do
         echo "tlsnew $(run "$srv" "$tpid" "https://127.0.0.1:$https/hello" -c32 -H 'Connection: close')"
     } >>"$res"
 done
-for srv in nginx ahttp aiohttp; do
-    case $srv in
-    nginx) pid=$npid http=$np ;;
-    ahttp) pid=$apid http=$ap ;;
-    aiohttp) pid=$ppid http=$pp ;;
-    esac
-    echo "idle $(idle_rss "$srv" "$pid" "$http")" >>"$res"
-done
 
 echo "Raw (row server req/s p99 cpu-ns/req errors):"
 sed 's/^/  /' "$res"
+echo "Idle connections (server, VmRSS KiB before, with $idle_n idle connections):"
+sed 's/^/  /' "$tmp/idle-rss" 2>/dev/null || true
 echo
 awk '
 function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.2f×", a / b) }

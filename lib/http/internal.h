@@ -107,26 +107,30 @@ struct ah_response {
     uint64_t bytes_sent; /* body bytes, for the access log */
 };
 
-/* A connection. While it is idle (keep-alive, nothing buffered) it has no task and no buffers:
- * its socket's read event wakes it. */
+/* A connection. While it is idle (keep-alive, nothing buffered) it has no task, no buffers and
+ * no request state (those live on the task's stack while it is busy): its socket's read event
+ * wakes it, and it waits on one of its worker's idle lists for the idle timeout. */
 typedef struct ah__conn {
     struct ah_server *srv;
     struct ah__worker *w;
     ah_loop *loop;
-    ah_stream *stream; /* requests are read from here (TLS or TCP) */
-    ah__sock *sock;    /* the TCP socket beneath */
+    ah_stream *stream;   /* requests are read from here (TLS or TCP) */
+    ah__sock *sock;      /* the TCP socket beneath */
     ah_tls_ctx *tls_ctx; /* a TLS listener's context: handshake first */
-    int tls;           /* the TLS handshake is done */
-    struct sockaddr_storage peer;
-    ah_task *task;     /* NULL while idle */
-    struct event idle_timer;
-    int idle;
-    int closing;       /* shutting down: finish this request, then close */
-    unsigned requests; /* served on this connection */
-    struct ah__conn *prev, *next;
+    ah_task *task;       /* NULL while idle */
+    struct ah__conn *prev, *next;           /* the worker's connections */
+    struct ah__conn *idle_prev, *idle_next; /* an idle list, in deadline order */
+    int64_t idle_until;  /* ah_now_ms() deadline while idle */
     ah__arena arena;
-    ah_request req;
-    ah_response resp;
+    unsigned requests;   /* served on this connection */
+    uint8_t tls;         /* the TLS handshake is done */
+    uint8_t idle;        /* 0, or which idle list: 1 fresh (header timeout), 2 keep-alive */
+    uint8_t closing;     /* shutting down: finish this request, then close */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
 } ah__conn;
 
 /* Parse a request head of head_len bytes (ending in CRLF CRLF) copied into the arena.

@@ -37,6 +37,10 @@ typedef struct ah__worker {
     int listener_fds[MAX_LISTENS]; /* sockets made for this worker before it runs */
     ah__conn *conns;
     size_t nconns;
+    /* idle connections, oldest first: [1] fresh ones (header timeout), [2] kept alive */
+    ah__conn *idle_head[3], *idle_tail[3];
+    struct event idle_timer;
+    int64_t idle_timer_at; /* when idle_timer fires, 0: not armed */
     int stopping;
     struct event flush_timer;
     int result;
@@ -227,13 +231,13 @@ void ah_server_get_stats(const ah_server *srv, ah_server_stats *out)
 
 /* ---- connections ---- */
 
+static void idle_remove(ah__conn *c);
+
 static void conn_free(ah__conn *c)
 {
     ah__worker *w = c->w;
-    if (c->idle) {
-        event_del(&c->idle_timer);
-        COUNT(c->srv->idle, (size_t)-1);
-    }
+    if (c->idle)
+        idle_remove(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -254,21 +258,62 @@ static void conn_free(ah__conn *c)
 
 static int conn_task(void *arg);
 
+/* ---- idle connections: two FIFO lists per worker (every connection on a list has the same
+ * timeout, so the oldest expires first) and one timer for the worker, instead of a timer per
+ * connection — less memory per idle connection and no timer work per request. ---- */
+
+static void idle_remove(ah__conn *c)
+{
+    ah__worker *w = c->w;
+    int l = c->idle;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        w->idle_head[l] = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        w->idle_tail[l] = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+    c->idle = 0;
+    COUNT(c->srv->idle, (size_t)-1);
+}
+
+static void arm_idle_timer(ah__worker *w, int64_t now)
+{
+    int64_t at = 0;
+    for (int l = 1; l <= 2; l++)
+        if (w->idle_head[l] && (!at || w->idle_head[l]->idle_until < at))
+            at = w->idle_head[l]->idle_until;
+    if (!at || (w->idle_timer_at && w->idle_timer_at <= at))
+        return; /* nothing idle, or the timer already fires in time */
+    int64_t ms = at > now ? at - now : 0;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&w->idle_timer, &tv);
+    w->idle_timer_at = at;
+}
+
 static void idle_expired(evutil_socket_t fd, short what, void *arg)
 {
-    ah__conn *c = arg;
+    ah__worker *w = arg;
     (void)fd;
     (void)what;
-    c->sock->on_readable = NULL;
-    conn_free(c);
+    w->idle_timer_at = 0;
+    int64_t now = ah_now_ms();
+    for (int l = 1; l <= 2; l++) {
+        while (w->idle_head[l] && w->idle_head[l]->idle_until <= now) {
+            ah__conn *c = w->idle_head[l];
+            c->sock->on_readable = NULL;
+            conn_free(c);
+        }
+    }
+    arm_idle_timer(w, now);
 }
 
 static void conn_wake(void *arg)
 {
     ah__conn *c = arg;
-    event_del(&c->idle_timer);
-    c->idle = 0;
-    COUNT(c->srv->idle, (size_t)-1);
+    idle_remove(c);
     c->task = ah_spawn(conn_task, c);
     if (!c->task) {
         conn_free(c);
@@ -277,10 +322,11 @@ static void conn_wake(void *arg)
     ah_task_detach(c->task);
 }
 
-/* Park an idle connection: no task, no buffers; its socket's read event or the idle timer
+/* Park an idle connection: no task, no buffers; its socket's read event or the idle timeout
  * wakes it. Returns 0, or < 0 if it could not be parked (close it). */
-static int conn_park(ah__conn *c, int64_t timeout_ms)
+static int conn_park(ah__conn *c, int list, int64_t timeout_ms)
 {
+    ah__worker *w = c->w;
     ah__stream_shrink(c->stream);
     ah__arena_free(&c->arena);
     int rc = ah__sock_arm(c->sock, c->loop);
@@ -288,12 +334,19 @@ static int conn_park(ah__conn *c, int64_t timeout_ms)
         return rc;
     c->sock->on_readable = conn_wake;
     c->sock->on_readable_arg = c;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    evtimer_assign(&c->idle_timer, ah_loop_base(c->loop), idle_expired, c);
-    evtimer_add(&c->idle_timer, &tv);
-    c->idle = 1;
+    int64_t now = ah_now_ms();
+    c->idle_until = now + timeout_ms;
+    c->idle = (uint8_t)list;
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_tail[list];
+    if (w->idle_tail[list])
+        w->idle_tail[list]->idle_next = c;
+    else
+        w->idle_head[list] = c;
+    w->idle_tail[list] = c;
     c->task = NULL;
     COUNT(c->srv->idle, 1);
+    arm_idle_timer(w, now);
     return 0;
 }
 
@@ -370,7 +423,7 @@ static void access_log(ah__conn *c, ah_request *req, ah_response *resp)
     if (!srv->access_log)
         return;
     char addr[80], when[40];
-    ah_sockaddr_str((struct sockaddr *)&c->peer, addr, sizeof(addr));
+    ah_sockaddr_str(&c->peer.sa, addr, sizeof(addr));
     char *colon = strrchr(addr, ':'); /* CLF wants the host only */
     if (colon)
         *colon = '\0';
@@ -388,29 +441,35 @@ static void access_log(ah__conn *c, ah_request *req, ah_response *resp)
     pthread_mutex_unlock(&srv->log_lock);
 }
 
-static void reset_exchange(ah__conn *c)
+/* The state of one request: on the connection task's stack, so an idle connection keeps none. */
+typedef struct exchange {
+    ah_request req;
+    ah_response resp;
+} exchange;
+
+static void reset_exchange(ah__conn *c, exchange *x)
 {
     ah__arena_reset(&c->arena);
-    memset(&c->req, 0, offsetof(ah_request, parser));
-    c->req.conn = c;
-    c->req.arena = &c->arena;
-    c->req.version = 11;
-    c->req.body_out = NULL;
-    c->req.body_out_len = c->req.body_out_cap = 0;
-    c->req.msg_complete = 0;
-    c->req.header_cap = 0;
-    c->req.cur_value = NULL;
-    c->req.method_at = c->req.url_at = NULL;
-    c->req.parse_error = 0;
-    c->req.qparams = NULL;
-    c->req.nqparams = 0;
-    c->req.qparsed = 0;
-    memset(&c->resp, 0, sizeof(c->resp));
-    c->resp.conn = c;
-    c->resp.req = &c->req;
-    c->resp.status = 200;
-    c->resp.file_fd = -1;
-    c->resp.stream_left = -1;
+    memset(&x->req, 0, offsetof(ah_request, parser));
+    x->req.conn = c;
+    x->req.arena = &c->arena;
+    x->req.version = 11;
+    x->req.body_out = NULL;
+    x->req.body_out_len = x->req.body_out_cap = 0;
+    x->req.msg_complete = 0;
+    x->req.header_cap = 0;
+    x->req.cur_value = NULL;
+    x->req.method_at = x->req.url_at = NULL;
+    x->req.parse_error = 0;
+    x->req.qparams = NULL;
+    x->req.nqparams = 0;
+    x->req.qparsed = 0;
+    memset(&x->resp, 0, sizeof(x->resp));
+    x->resp.conn = c;
+    x->resp.req = &x->req;
+    x->resp.status = 200;
+    x->resp.file_fd = -1;
+    x->resp.stream_left = -1;
 }
 
 static const char *error_text(int status)
@@ -429,11 +488,11 @@ static const char *error_text(int status)
 }
 
 /* Serve one request whose head is in the arena. Returns 1 to keep the connection, 0 to close. */
-static int serve_one(ah__conn *c, char *head, size_t head_len)
+static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len)
 {
     ah_server *srv = c->srv;
-    ah_request *req = &c->req;
-    ah_response *resp = &c->resp;
+    ah_request *req = &x->req;
+    ah_response *resp = &x->resp;
     int status = ah__request_parse_head(req, head, head_len, &srv->opts);
     COUNT(srv->requests, 1);
     c->requests++;
@@ -503,6 +562,7 @@ static int conn_task(void *arg)
         c->tls = 1;
     }
     ah_stream_set_timeouts(c->stream, o->body_timeout_ms, o->write_timeout_ms);
+    exchange x;
     for (;;) {
         const char *data;
         if (ah_stream_buffered(c->stream, &data) == 0) {
@@ -511,14 +571,15 @@ static int conn_task(void *arg)
             int rc = ah__stream_fill_nowait(c->stream);
             if (rc == AH_EAGAIN) {
                 rc = ah_stream_uncork(c->stream);
-                if (rc == 0 && conn_park(c, c->requests ? o->keepalive_timeout_ms : o->header_timeout_ms) == 0)
+                if (rc == 0 && conn_park(c, c->requests ? 2 : 1,
+                                         c->requests ? o->keepalive_timeout_ms : o->header_timeout_ms) == 0)
                     return 0; /* idle: the socket wakes a new task */
                 break;
             }
             if (rc <= 0)
                 break;
         }
-        reset_exchange(c);
+        reset_exchange(c, &x);
         ah_stream_cork(c->stream);
         /* the head must arrive within the header timeout (slowloris) */
         char *head = NULL;
@@ -531,12 +592,12 @@ static int conn_task(void *arg)
         if (rc == 0 || rc < 0)
             break;
         if (rc >= 400) {
-            c->req.keep_alive = 0;
-            (void)ah__response_error(&c->resp, rc, error_text(rc));
-            access_log(c, &c->req, &c->resp);
+            x.req.keep_alive = 0;
+            (void)ah__response_error(&x.resp, rc, error_text(rc));
+            access_log(c, &x.req, &x.resp);
             break;
         }
-        if (!serve_one(c, head, head_len))
+        if (!serve_one(c, &x, head, head_len))
             break;
     }
     (void)ah_stream_flush(c->stream);
@@ -549,7 +610,7 @@ static int conn_task(void *arg)
 
 const struct sockaddr *ah_request_remote(const ah_request *req)
 {
-    return (const struct sockaddr *)&req->conn->peer;
+    return &req->conn->peer.sa;
 }
 
 int ah_request_is_tls(const ah_request *req) { return req->conn->tls; }
@@ -731,7 +792,7 @@ static int accept_task(void *arg)
         c->stream = s;
         c->sock = ah_stream_io(s);
         c->tls_ctx = tls;
-        c->peer = peer;
+        memcpy(&c->peer, &peer, peer.ss_family == AF_INET6 ? sizeof(c->peer.in6) : sizeof(c->peer.in));
         c->closing = w->stopping;
         c->next = w->conns;
         if (w->conns)
@@ -835,6 +896,7 @@ static int worker_main(void *arg)
         goto out;
     }
     event_assign(&w->shutdown_ev, ah_loop_base(w->loop), w->efd, EV_READ | EV_PERSIST, shutdown_cb, w);
+    evtimer_assign(&w->idle_timer, ah_loop_base(w->loop), idle_expired, w);
     event_add(&w->shutdown_ev, NULL);
     if (srv->access_log) {
         struct timeval sec = {1, 0};
@@ -875,6 +937,7 @@ out:
         w->nlisteners = 0;
     }
     event_del(&w->shutdown_ev);
+    event_del(&w->idle_timer);
     if (srv->access_log) {
         event_del(&w->flush_timer);
         flush_cb(-1, 0, srv);
