@@ -98,12 +98,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            fputs(usage, stderr);
-            return 2;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
         }
     }
     if (optind < argc) {

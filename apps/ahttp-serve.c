@@ -241,8 +241,19 @@ int main(int argc, char **argv)
     uint16_t port = 8080, https_port = 8443;
     int workers = 1, quiet = 0, https_only = 0;
     long header_timeout_ms = 0; /* 0: the server's default */
-    enum { O_HOST = 1, O_PORT, O_ROOT, O_WORKERS, O_LOG, O_CERT, O_KEY, O_HTTPS_PORT, O_HTTPS_ONLY,
-           O_HEADER_TIMEOUT, O_QUIET };
+    enum {
+        O_HOST = 1,
+        O_PORT,
+        O_ROOT,
+        O_WORKERS,
+        O_LOG,
+        O_CERT,
+        O_KEY,
+        O_HTTPS_PORT,
+        O_HTTPS_ONLY,
+        O_HEADER_TIMEOUT,
+        O_QUIET
+    };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -311,7 +322,8 @@ int main(int argc, char **argv)
     }
     raise_nofile_limit();
 
-    ah_server_opts opts = {.workers = (unsigned)workers, .access_log = access_log,
+    ah_server_opts opts = {.workers = (unsigned)workers,
+                           .access_log = access_log,
                            .header_timeout_ms = header_timeout_ms};
     ah_server *srv = ah_server_new(&opts);
     if (!srv) {
@@ -322,11 +334,16 @@ int main(int argc, char **argv)
         const char *method, *pattern;
         ah_handler_fn fn;
     } routes[] = {
-        {"GET", "/hello", hello},       {"GET", "/json", json},
-        {"POST", "/echo", echo},        {"GET", "/users/{id}", user},
-        {"GET", "/headers", headers},   {"GET", "/stream", stream},
-        {"GET", "/sleep", sleep_route}, {"GET", "/status/{code}", status_route},
-        {"GET", "/redirect/{n}", redirect}, {"GET", "/gzip", gzip_route},
+        {"GET", "/hello", hello},
+        {"GET", "/json", json},
+        {"POST", "/echo", echo},
+        {"GET", "/users/{id}", user},
+        {"GET", "/headers", headers},
+        {"GET", "/stream", stream},
+        {"GET", "/sleep", sleep_route},
+        {"GET", "/status/{code}", status_route},
+        {"GET", "/redirect/{n}", redirect},
+        {"GET", "/gzip", gzip_route},
     };
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof(routes) / sizeof(routes[0]); i++)
@@ -334,7 +351,8 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = ah_server_static(srv, "/static/", root);
     if (rc < 0) {
-        fprintf(stderr, "ahttp-serve: cannot set up routes (--root %s): %s\n", root, ah_strerror(rc));
+        fprintf(stderr, "ahttp-serve: cannot set up routes (--root %s): %s\n", root,
+                ah_strerror(rc));
         ah_server_free(srv);
         return 1;
     }
@@ -350,7 +368,8 @@ int main(int argc, char **argv)
         }
     }
     if (!https_only && (rc = ah_server_listen(srv, host, port)) < 0) {
-        fprintf(stderr, "ahttp-serve: cannot listen on %s port %u: %s\n", host, port, ah_strerror(rc));
+        fprintf(stderr, "ahttp-serve: cannot listen on %s port %u: %s\n", host, port,
+                ah_strerror(rc));
         ah_server_free(srv);
         ah_tls_ctx_free(tls);
         return 1;
@@ -365,8 +384,8 @@ int main(int argc, char **argv)
     if (!quiet) {
         for (size_t i = 0; ah_server_port(srv, i); i++)
             printf("ahttp-serve: listening on %s://%s:%u/ (%d worker%s)\n",
-                   (i == 0 && !https_only) ? "http" : "https", host, ah_server_port(srv, i), workers,
-                   workers == 1 ? "" : "s");
+                   (i == 0 && !https_only) ? "http" : "https", host, ah_server_port(srv, i),
+                   workers, workers == 1 ? "" : "s");
         fflush(stdout);
     }
     rc = ah_server_run(srv);

@@ -112,7 +112,8 @@ AH_EXPORT int ah_response_trailer(ah_response *resp, const char *name, const cha
 AH_EXPORT int ah_response_end(ah_response *resp);
 /** Send len bytes of the open file fd from offset as the body (sendfile; read/write under
  * TLS). The server closes fd when done if close_fd is 1. */
-AH_EXPORT int ah_response_file(ah_response *resp, int fd, int64_t offset, int64_t len, int close_fd);
+AH_EXPORT int ah_response_file(ah_response *resp, int fd, int64_t offset, int64_t len,
+                               int close_fd);
 /** 1 once the head has been sent. */
 AH_EXPORT int ah_response_started(const ah_response *resp);
 
@@ -123,19 +124,19 @@ AH_EXPORT const char *ah_http_reason(int status);
 
 /** Server options; zero means the default (in brackets). */
 typedef struct ah_server_opts {
-    size_t request_line_max;    /**< request line bytes [8 KiB] → 414 */
-    size_t header_bytes_max;    /**< header block bytes [16 KiB] → 431 */
-    size_t header_count_max;    /**< header lines [100] → 431 */
-    size_t body_max;            /**< request body bytes [1 MiB] → 413 (per route overridable) */
-    int64_t header_timeout_ms;  /**< to receive a request head [10 s] → 408 and close */
+    size_t request_line_max;      /**< request line bytes [8 KiB] → 414 */
+    size_t header_bytes_max;      /**< header block bytes [16 KiB] → 431 */
+    size_t header_count_max;      /**< header lines [100] → 431 */
+    size_t body_max;              /**< request body bytes [1 MiB] → 413 (per route overridable) */
+    int64_t header_timeout_ms;    /**< to receive a request head [10 s] → 408 and close */
     int64_t keepalive_timeout_ms; /**< idle keep-alive connection [75 s] → closed */
-    int64_t body_timeout_ms;    /**< between body reads [30 s] */
-    int64_t write_timeout_ms;   /**< to send a response [30 s] */
-    size_t max_connections;     /**< open connections per worker [10,000]; over it, accepting pauses */
-    unsigned workers;           /**< threads, each with its own loop and SO_REUSEPORT listener [1] */
-    const char *access_log;     /**< Common Log Format file path, "-" for stdout; NULL: off */
-    int log_level;              /**< error log to stderr: 0 errors [default], 1 warnings, 2 info */
-    const char *server_name;    /**< Server header value [none] */
+    int64_t body_timeout_ms;      /**< between body reads [30 s] */
+    int64_t write_timeout_ms;     /**< to send a response [30 s] */
+    size_t max_connections;  /**< open connections per worker [10,000]; over it, accepting pauses */
+    unsigned workers;        /**< threads, each with its own loop and SO_REUSEPORT listener [1] */
+    const char *access_log;  /**< Common Log Format file path, "-" for stdout; NULL: off */
+    int log_level;           /**< error log to stderr: 0 errors [default], 1 warnings, 2 info */
+    const char *server_name; /**< Server header value [none] */
 } ah_server_opts;
 
 /** Per-route options. */

@@ -42,7 +42,8 @@ typedef struct ah_stream ah_stream;
 
 /** Wrap a transport. The stream owns io from now on (ah_stream_close closes it), even when this
  * fails (returns NULL, out of memory). opts may be NULL. */
-AH_EXPORT ah_stream *ah_stream_new(const ah_transport_ops *ops, void *io, const ah_stream_opts *opts);
+AH_EXPORT ah_stream *ah_stream_new(const ah_transport_ops *ops, void *io,
+                                   const ah_stream_opts *opts);
 
 /** Read at least 1 and at most len bytes (buffered bytes first). Returns the count, 0 at end of
  * stream, or < 0. */
@@ -96,7 +97,8 @@ AH_EXPORT int ah_stream_shutdown_write(ah_stream *s);
 AH_EXPORT void ah_stream_close(ah_stream *s);
 
 /** Change the per-operation timeouts (ms; < 0 none). */
-AH_EXPORT void ah_stream_set_timeouts(ah_stream *s, int64_t read_timeout_ms, int64_t write_timeout_ms);
+AH_EXPORT void ah_stream_set_timeouts(ah_stream *s, int64_t read_timeout_ms,
+                                      int64_t write_timeout_ms);
 
 /** The socket beneath, or -1. */
 AH_EXPORT int ah_stream_fd(ah_stream *s);

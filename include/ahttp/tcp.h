@@ -11,10 +11,10 @@ AH_BEGIN_DECLS
 
 /** Options for ah_tcp_connect; zero means the default. */
 typedef struct ah_tcp_connect_opts {
-    int64_t connect_timeout_ms; /**< per address tried (default 10 s; < 0 none) */
-    int64_t dns_timeout_ms;     /**< name resolution (default 10 s; < 0 none) */
-    int family;                 /**< AF_UNSPEC (default), AF_INET or AF_INET6 */
-    int no_delay_off;           /**< 1: leave Nagle on (TCP_NODELAY is set by default) */
+    int64_t connect_timeout_ms;   /**< per address tried (default 10 s; < 0 none) */
+    int64_t dns_timeout_ms;       /**< name resolution (default 10 s; < 0 none) */
+    int family;                   /**< AF_UNSPEC (default), AF_INET or AF_INET6 */
+    int no_delay_off;             /**< 1: leave Nagle on (TCP_NODELAY is set by default) */
     const ah_stream_opts *stream; /**< options for the stream made */
 } ah_tcp_connect_opts;
 
@@ -30,9 +30,9 @@ AH_EXPORT ah_stream *ah_tcp_stream_new(int fd, const ah_stream_opts *opts);
 
 /** Options for ah_tcp_listen. */
 typedef struct ah_tcp_listen_opts {
-    int backlog;          /**< listen backlog (default 1024) */
-    int reuse_port;       /**< 1: SO_REUSEPORT, for several listeners on one port */
-    int v6only;           /**< 1: IPV6_V6ONLY on an IPv6 listener */
+    int backlog;                  /**< listen backlog (default 1024) */
+    int reuse_port;               /**< 1: SO_REUSEPORT, for several listeners on one port */
+    int v6only;                   /**< 1: IPV6_V6ONLY on an IPv6 listener */
     const ah_stream_opts *stream; /**< options for accepted streams */
 } ah_tcp_listen_opts;
 

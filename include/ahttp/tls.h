@@ -62,8 +62,8 @@ AH_NODISCARD AH_EXPORT int ah_tls_client_wrap(ah_stream *inner, ah_tls_ctx *ctx,
                                               int64_t timeout_ms, ah_stream **out);
 
 /** The same for the server side. */
-AH_NODISCARD AH_EXPORT int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx,
-                                              int64_t timeout_ms, ah_stream **out);
+AH_NODISCARD AH_EXPORT int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx, int64_t timeout_ms,
+                                              ah_stream **out);
 
 /** The reason for the last TLS failure in this thread, as OpenSSL says it, e.g.
  * "certificate verify failed: certificate has expired". Never NULL. */

@@ -114,18 +114,18 @@ typedef struct ah__conn {
     struct ah_server *srv;
     struct ah__worker *w;
     ah_loop *loop;
-    ah_stream *stream;   /* requests are read from here (TLS or TCP) */
-    ah__sock *sock;      /* the TCP socket beneath */
-    ah_tls_ctx *tls_ctx; /* a TLS listener's context: handshake first */
-    ah_task *task;       /* NULL while idle */
+    ah_stream *stream;                      /* requests are read from here (TLS or TCP) */
+    ah__sock *sock;                         /* the TCP socket beneath */
+    ah_tls_ctx *tls_ctx;                    /* a TLS listener's context: handshake first */
+    ah_task *task;                          /* NULL while idle */
     struct ah__conn *prev, *next;           /* the worker's connections */
     struct ah__conn *idle_prev, *idle_next; /* an idle list, in deadline order */
-    int64_t idle_until;  /* ah_now_ms() deadline while idle */
+    int64_t idle_until;                     /* ah_now_ms() deadline while idle */
     ah__arena arena;
-    unsigned requests;   /* served on this connection */
-    uint8_t tls;         /* the TLS handshake is done */
-    uint8_t idle;        /* 0, or which idle list: 1 fresh (header timeout), 2 keep-alive */
-    uint8_t closing;     /* shutting down: finish this request, then close */
+    unsigned requests; /* served on this connection */
+    uint8_t tls;       /* the TLS handshake is done */
+    uint8_t idle;      /* 0, or which idle list: 1 fresh (header timeout), 2 keep-alive */
+    uint8_t closing;   /* shutting down: finish this request, then close */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;
@@ -153,7 +153,7 @@ void ah__http_date_of(time_t t, char out[32]);
 /* ---- routing (router.c) ---- */
 
 typedef struct ah__route {
-    char *method;   /* "*" for any */
+    char *method; /* "*" for any */
     char *pattern;
     char **segments; /* literal, "{name}", or "*" (prefix) */
     size_t nsegments;

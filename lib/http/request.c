@@ -158,8 +158,8 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, const a
     if (lines < 2 || lines - 2 > opts->header_count_max)
         return lines < 2 ? 400 : 431;
     req->header_cap = lines - 2;
-    req->headers = req->header_cap ? ah__arena_alloc(req->arena, req->header_cap * sizeof(ah__header))
-                                   : NULL;
+    req->headers =
+        req->header_cap ? ah__arena_alloc(req->arena, req->header_cap * sizeof(ah__header)) : NULL;
     if (req->header_cap && !req->headers)
         return 503;
     llhttp_init(&req->parser, HTTP_REQUEST, &settings);
@@ -179,7 +179,8 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, const a
     req->target = req->url_at;
     for (size_t i = 0; i < req->nheaders; i++) {
         ah__header *h = &req->headers[i];
-        while (h->value_len && (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+        while (h->value_len &&
+               (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
             h->value_len--;
         ((char *)h->name)[h->name_len] = '\0';
         ((char *)h->value)[h->value_len] = '\0';
@@ -291,7 +292,8 @@ const char *ah_request_query_param(ah_request *req, const char *name)
             const char *eq = memchr(p, '=', len);
             size_t klen = eq ? (size_t)(eq - p) : len;
             char *k = decode(req->arena, p, klen, 1);
-            char *v = eq ? decode(req->arena, eq + 1, len - klen - 1, 1) : ah__arena_strndup(req->arena, "", 0);
+            char *v = eq ? decode(req->arena, eq + 1, len - klen - 1, 1)
+                         : ah__arena_strndup(req->arena, "", 0);
             if (k && v && klen) {
                 req->qparams[req->nqparams].name = k;
                 req->qparams[req->nqparams].value = v;

@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 const char *ah_http_reason(int status)
 {
     switch (status) {
@@ -193,12 +192,12 @@ static size_t format_head(ah_response *resp, char *buf, size_t size, int64_t bod
     ah__conn *c = resp->conn;
     ah_request *req = resp->req;
     size_t n = 0;
-#define PUT(...)                                                                                  \
-    do {                                                                                          \
-        int w_ = snprintf(buf + n, size - n, __VA_ARGS__);                                        \
-        if (w_ < 0 || (size_t)w_ >= size - n)                                                     \
-            return 0;                                                                             \
-        n += (size_t)w_;                                                                          \
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int w_ = snprintf(buf + n, size - n, __VA_ARGS__);                                         \
+        if (w_ < 0 || (size_t)w_ >= size - n)                                                      \
+            return 0;                                                                              \
+        n += (size_t)w_;                                                                           \
     } while (0)
     PUT("HTTP/1.1 %d %s\r\n", resp->status, ah_http_reason(resp->status));
     if (c->srv->opts.server_name)
@@ -328,7 +327,8 @@ static int send_file(ah_response *resp)
     int out = resp->conn->tls ? -1 : ah_stream_fd(s);
     while (rc == 0 && left > 0) {
         if (out >= 0) {
-            ssize_t n = sendfile(out, resp->file_fd, &off, (size_t)(left > (1 << 30) ? (1 << 30) : left));
+            ssize_t n =
+                sendfile(out, resp->file_fd, &off, (size_t)(left > (1 << 30) ? (1 << 30) : left));
             if (n > 0) {
                 left -= n;
                 continue;
@@ -338,13 +338,13 @@ static int send_file(ah_response *resp)
             else if (errno == EAGAIN) {
                 int w = ah_wait_fd(out, AH_WRITE, resp->conn->srv->opts.write_timeout_ms);
                 rc = w < 0 ? w : 0; /* a cancellation stays a cancellation */
-            }
-            else if (errno != EINTR)
+            } else if (errno != EINTR)
                 rc = -errno;
             continue;
         }
         char buf[16 * 1024]; /* one TLS record; task stacks are 64 KiB by default */
-        ssize_t n = pread(resp->file_fd, buf, (size_t)(left < (int64_t)sizeof(buf) ? left : (int64_t)sizeof(buf)), off);
+        ssize_t n = pread(resp->file_fd, buf,
+                          (size_t)(left < (int64_t)sizeof(buf) ? left : (int64_t)sizeof(buf)), off);
         if (n <= 0) {
             rc = n == 0 ? AH_EPIPE : -errno;
             break;

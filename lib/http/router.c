@@ -168,7 +168,8 @@ const ah__route *ah__router_match(ah_server *srv, ah_request *req, ah_response *
             size_t ml = strlen(m[k]);
             if (strstr(allow, m[k]) || used + ml + 3 > sizeof(allow))
                 continue;
-            used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", m[k]);
+            used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
+                                     m[k]);
         }
     }
     (void)ah_response_header(resp, "Allow", allow);

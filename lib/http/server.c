@@ -48,8 +48,8 @@ typedef struct ah__worker {
 
 static void defaults(ah_server_opts *o)
 {
-#define DEF(field, value)                                                                         \
-    if (!o->field)                                                                                \
+#define DEF(field, value)                                                                          \
+    if (!o->field)                                                                                 \
         o->field = value;
     DEF(request_line_max, 8 * 1024);
     DEF(header_bytes_max, 16 * 1024);
@@ -128,15 +128,16 @@ int ah_server_route_ex(ah_server *srv, const char *method, const char *pattern,
     return ah__router_add(srv, method, pattern, handler, arg, opts ? opts->body_max : 0);
 }
 
-int ah_server_route(ah_server *srv, const char *method, const char *pattern,
-                    ah_handler_fn handler, void *arg)
+int ah_server_route(ah_server *srv, const char *method, const char *pattern, ah_handler_fn handler,
+                    void *arg)
 {
     return ah_server_route_ex(srv, method, pattern, handler, arg, NULL);
 }
 
 /* ---- listening ---- */
 
-static int resolve_listen(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+static int resolve_listen(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                          socklen_t *len)
 {
     if (!host || !*host || strcmp(host, "*") == 0) {
         ah__any_address(ss, len, AF_INET6, port);
@@ -150,7 +151,8 @@ static int resolve_listen(const char *host, uint16_t port, struct sockaddr_stora
         bare[hl - 2] = '\0';
         host = bare;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char service[8];
@@ -510,7 +512,8 @@ static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len)
     } else {
         ah_next next = {.srv = srv, .req = req, .resp = resp};
         next.route = ah__router_match(srv, req, resp, &next.status_if_none);
-        req->body_max = next.route && next.route->body_max ? next.route->body_max : srv->opts.body_max;
+        req->body_max =
+            next.route && next.route->body_max ? next.route->body_max : srv->opts.body_max;
         if (req->content_length > 0 && (uint64_t)req->content_length > req->body_max) {
             /* refused before a byte of the body is read (and before 100 Continue) */
             req->keep_alive = 0;
@@ -523,7 +526,10 @@ static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len)
             resp->close = 1; /* the client still holds the body back: this connection ends */
         if (rc < 0 && resp->state == AH__RESP_NEW) {
             /* nothing sent yet: the failure becomes the response */
-            int st = rc == AH_ETOOBIG ? 413 : rc == AH_ETIMEDOUT ? 408 : rc == AH_EPROTO_HTTP ? 400 : 500;
+            int st = rc == AH_ETOOBIG       ? 413
+                     : rc == AH_ETIMEDOUT   ? 408
+                     : rc == AH_EPROTO_HTTP ? 400
+                                            : 500;
             if (st != 500)
                 req->keep_alive = 0; /* the body is in an unknown state */
             rc = ah__response_error(resp, st, error_text(st));
@@ -571,8 +577,9 @@ static int conn_task(void *arg)
             int rc = ah__stream_fill_nowait(c->stream);
             if (rc == AH_EAGAIN) {
                 rc = ah_stream_uncork(c->stream);
-                if (rc == 0 && conn_park(c, c->requests ? 2 : 1,
-                                         c->requests ? o->keepalive_timeout_ms : o->header_timeout_ms) == 0)
+                if (rc == 0 &&
+                    conn_park(c, c->requests ? 2 : 1,
+                              c->requests ? o->keepalive_timeout_ms : o->header_timeout_ms) == 0)
                     return 0; /* idle: the socket wakes a new task */
                 break;
             }
@@ -608,10 +615,7 @@ static int conn_task(void *arg)
 
 /* ---- body reading ---- */
 
-const struct sockaddr *ah_request_remote(const ah_request *req)
-{
-    return &req->conn->peer.sa;
-}
+const struct sockaddr *ah_request_remote(const ah_request *req) { return &req->conn->peer.sa; }
 
 int ah_request_is_tls(const ah_request *req) { return req->conn->tls; }
 
@@ -792,7 +796,8 @@ static int accept_task(void *arg)
         c->stream = s;
         c->sock = ah_stream_io(s);
         c->tls_ctx = tls;
-        memcpy(&c->peer, &peer, peer.ss_family == AF_INET6 ? sizeof(c->peer.in6) : sizeof(c->peer.in));
+        memcpy(&c->peer, &peer,
+               peer.ss_family == AF_INET6 ? sizeof(c->peer.in6) : sizeof(c->peer.in));
         c->closing = w->stopping;
         c->next = w->conns;
         if (w->conns)
@@ -895,7 +900,8 @@ static int worker_main(void *arg)
         rc = AH_ENOMEM;
         goto out;
     }
-    event_assign(&w->shutdown_ev, ah_loop_base(w->loop), w->efd, EV_READ | EV_PERSIST, shutdown_cb, w);
+    event_assign(&w->shutdown_ev, ah_loop_base(w->loop), w->efd, EV_READ | EV_PERSIST, shutdown_cb,
+                 w);
     evtimer_assign(&w->idle_timer, ah_loop_base(w->loop), idle_expired, w);
     event_add(&w->shutdown_ev, NULL);
     if (srv->access_log) {
@@ -970,7 +976,8 @@ static ah__worker *worker_new(ah_server *srv, size_t index)
             w->listener_fds[i] = srv->listens[i].fd;
             srv->listens[i].fd = -1;
         } else {
-            int fd = ah__listen_socket((struct sockaddr *)&srv->listens[i].addr, srv->listens[i].len, &lo);
+            int fd = ah__listen_socket((struct sockaddr *)&srv->listens[i].addr,
+                                       srv->listens[i].len, &lo);
             if (fd < 0) {
                 ah__log(srv, 0, "worker %zu: listen: %s", index, ah_strerror(fd));
                 for (size_t k = 0; k < i; k++)

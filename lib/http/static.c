@@ -57,13 +57,10 @@ static int status_of_errno(int err)
     case ENOENT:
     case ENOTDIR:
     case ELOOP:
-    case ENAMETOOLONG:
-        return 404;
+    case ENAMETOOLONG: return 404;
     case EACCES:
-    case EPERM:
-        return 403;
-    default:
-        return 500;
+    case EPERM: return 403;
+    default: return 500;
     }
 }
 

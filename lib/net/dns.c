@@ -120,7 +120,8 @@ static void take_answer(ah_addrs *out, struct evutil_addrinfo *res)
         /* duplicates (one per socktype) are dropped */
         int dup = 0;
         for (size_t k = 0; k < out->count; k++)
-            if (out->len[k] == ai->ai_addrlen && memcmp(&out->addr[k], ai->ai_addr, ai->ai_addrlen) == 0)
+            if (out->len[k] == ai->ai_addrlen &&
+                memcmp(&out->addr[k], ai->ai_addr, ai->ai_addrlen) == 0)
                 dup = 1;
         if (dup)
             continue;
@@ -212,8 +213,8 @@ int ah_dns_resolve(const char *host, uint16_t port, int family, int64_t timeout_
     if (!r)
         return AH_ENOMEM;
     r->waiter = t;
-    struct evutil_addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM,
-                                    .ai_protocol = IPPROTO_TCP};
+    struct evutil_addrinfo hints = {
+        .ai_family = family, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
     struct evdns_getaddrinfo_request *req =
         evdns_getaddrinfo(st->base, host, NULL, &hints, on_answer, r);
     if (!r->done) {

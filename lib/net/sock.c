@@ -35,10 +35,7 @@ static void sock_event(evutil_socket_t fd, short what, void *arg)
         ah__resume_waiter(writer, AH_WRITE);
 }
 
-static void unslot_cancelled(ah_task *t)
-{
-    *(ah_task **)t->wait_obj = NULL;
-}
+static void unslot_cancelled(ah_task *t) { *(ah_task **)t->wait_obj = NULL; }
 
 ah__sock *ah__sock_new(int fd)
 {
@@ -56,8 +53,7 @@ int ah__sock_arm(ah__sock *s, ah_loop *loop)
     if (s->ev_added)
         return 0;
     s->loop = loop;
-    event_assign(&s->ev, loop->base, s->fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, sock_event,
-                 s);
+    event_assign(&s->ev, loop->base, s->fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, sock_event, s);
     if (event_add(&s->ev, NULL) != 0)
         return AH_ENOMEM;
     s->ev_added = 1;

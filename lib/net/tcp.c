@@ -65,8 +65,8 @@ int ah_tcp_connect(const char *host, uint16_t port, const ah_tcp_connect_opts *o
     if (!host || !out)
         return AH_EINVAL;
     *out = NULL;
-    int64_t connect_timeout = timeout_opt(opts ? opts->connect_timeout_ms : 0,
-                                          DEFAULT_CONNECT_TIMEOUT_MS);
+    int64_t connect_timeout =
+        timeout_opt(opts ? opts->connect_timeout_ms : 0, DEFAULT_CONNECT_TIMEOUT_MS);
     int64_t dns_timeout = timeout_opt(opts ? opts->dns_timeout_ms : 0, DEFAULT_DNS_TIMEOUT_MS);
     ah_addrs addrs;
     int rc = ah_dns_resolve(host, port, opts ? opts->family : AF_UNSPEC, dns_timeout, &addrs);
@@ -211,11 +211,8 @@ int ah_listener_accept(ah_listener *l, ah_stream **out, struct sockaddr_storage 
         int rc;
         switch (errno) {
         case EINTR:
-        case ECONNABORTED:
-            continue;
-        case EAGAIN:
-            rc = ah__sock_wait(l->sock, AH_READ, -1);
-            break;
+        case ECONNABORTED: continue;
+        case EAGAIN: rc = ah__sock_wait(l->sock, AH_READ, -1); break;
         case EMFILE:
         case ENFILE:
         case ENOBUFS:
@@ -224,8 +221,7 @@ int ah_listener_accept(ah_listener *l, ah_stream **out, struct sockaddr_storage 
              * than spin on a listener that stays readable; open connections keep running. */
             rc = ah_sleep(EMFILE_BACKOFF_MS);
             break;
-        default:
-            return -errno;
+        default: return -errno;
         }
         if (rc < 0)
             return rc;

@@ -353,7 +353,8 @@ int ah_tls_server_ctx_new(const ah_tls_server_opts *opts, ah_tls_ctx **out, char
             /* Resumption rides on stateless tickets. OpenSSL's own server-side cache would also
              * keep every session in a locked hash table and sweep it now and then: measurable
              * per handshake (bench/run-server.sh, new TLS connections) for no gain here. */
-            SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+            SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER |
+                                                   SSL_SESS_CACHE_NO_INTERNAL_STORE);
         }
         SSL_CTX_set_alpn_select_cb(sc, alpn_select_cb, NULL);
         SSL_CTX_set_tlsext_servername_callback(sc, servername_cb);

@@ -13,12 +13,12 @@ void ah__ctx_make(ah__ctx *ctx, void *lo, size_t size, void *task)
     /* Frame popped by ah__ctx_switch: r15 r14 r13 r12 rbx rbp, then the return address. */
     *--sp = 0; /* keeps the trampoline's entry alignment like a real call */
     *--sp = (uintptr_t)ah__ctx_trampoline;
-    *--sp = 0;              /* rbp */
+    *--sp = 0;               /* rbp */
     *--sp = (uintptr_t)task; /* rbx */
-    *--sp = 0;              /* r12 */
-    *--sp = 0;              /* r13 */
-    *--sp = 0;              /* r14 */
-    *--sp = 0;              /* r15 */
+    *--sp = 0;               /* r12 */
+    *--sp = 0;               /* r13 */
+    *--sp = 0;               /* r14 */
+    *--sp = 0;               /* r15 */
 #elif defined(__aarch64__)
     /* 160-byte frame: x19..x28, x29, x30, d8..d15 (see ctx_aarch64.S). */
     sp -= 20;

@@ -5,10 +5,10 @@
 
 struct ah_group {
     ah_loop *loop;
-    ah_task *tasks;    /* every task spawned into the group, finished or not */
+    ah_task *tasks; /* every task spawned into the group, finished or not */
     size_t running;
     int first_error;
-    ah_task *waiter;   /* the task in ah_group_wait */
+    ah_task *waiter; /* the task in ah_group_wait */
 };
 
 ah_group *ah_group_new(void)

@@ -43,15 +43,15 @@ void ah__task_entry(void *task);
 
 typedef struct ah__stack ah__stack;
 struct ah__stack {
-    char *lo;           /* lowest usable byte; in slab mode it holds the canary */
-    size_t size;        /* usable bytes from lo (this descriptor sits just above them) */
-    ah__stack *next;    /* free-list link */
-    unsigned vg_id;     /* valgrind stack id */
-    int guarded;        /* 1: own mapping with a guard page; 0: carved from a slab */
+    char *lo;        /* lowest usable byte; in slab mode it holds the canary */
+    size_t size;     /* usable bytes from lo (this descriptor sits just above them) */
+    ah__stack *next; /* free-list link */
+    unsigned vg_id;  /* valgrind stack id */
+    int guarded;     /* 1: own mapping with a guard page; 0: carved from a slab */
 };
 
 typedef struct ah__stack_pool {
-    size_t stack_size;  /* usable bytes asked for */
+    size_t stack_size; /* usable bytes asked for */
     int guarded;
     unsigned cache_max; /* free guarded stacks kept */
     unsigned cached;
@@ -86,22 +86,22 @@ struct ah_task {
     uint8_t state;
     uint8_t cancelled;
     uint8_t detached;
-    uint8_t shielded;  /* waiting in a way cancellation and deadlines must not interrupt */
+    uint8_t shielded; /* waiting in a way cancellation and deadlines must not interrupt */
     uint8_t ev_armed;
-    uint8_t queued;    /* in the ready queue */
+    uint8_t queued; /* in the ready queue */
     ah__stack *stack;
-    struct event ev;   /* the one timer / fd event a waiting task needs: no allocation per await */
+    struct event ev; /* the one timer / fd event a waiting task needs: no allocation per await */
     ah_task *ready_next;
     ah_task *live_prev, *live_next; /* the loop's list of tasks not yet freed */
     ah__waitq *wq;                  /* the wait queue this task sits in, if any */
     ah_task *wq_prev, *wq_next;
-    ah_task *joiner;                /* the task blocked in ah_join on this one */
-    void (*on_cancel)(ah_task *t);  /* extra unhooking when a wait is cancelled */
-    void *wait_obj;                 /* what on_cancel needs */
+    ah_task *joiner;               /* the task blocked in ah_join on this one */
+    void (*on_cancel)(ah_task *t); /* extra unhooking when a wait is cancelled */
+    void *wait_obj;                /* what on_cancel needs */
     struct ah_group *group;
     ah_task *group_next;
     int ndeadlines;
-    int64_t deadline_min;           /* earliest open deadline (INT64_MAX: none) */
+    int64_t deadline_min; /* earliest open deadline (INT64_MAX: none) */
     int64_t deadlines[AH__MAX_DEADLINES];
 #ifdef AH_ASAN
     void *asan_fake_stack;

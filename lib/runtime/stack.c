@@ -76,8 +76,8 @@ static ah__stack *new_guarded(ah__stack_pool *p)
 {
     size_t page = page_size();
     size_t len = p->stack_size + page;
-    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    char *base =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
     if (mprotect(base, page, PROT_NONE) != 0) {
@@ -145,7 +145,10 @@ void ah__stack_put(ah__stack_pool *p, ah__stack *s)
     p->free = s;
 }
 
-int ah__stack_intact(const ah__stack *s) { return s->guarded || *(const uint64_t *)s->lo == CANARY; }
+int ah__stack_intact(const ah__stack *s)
+{
+    return s->guarded || *(const uint64_t *)s->lo == CANARY;
+}
 
 void ah__stack_pool_destroy(ah__stack_pool *p)
 {

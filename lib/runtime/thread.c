@@ -21,11 +21,11 @@ struct ah__thread_pool {
     pthread_mutex_t lock;
     pthread_cond_t work;
     job *todo_head, *todo_tail;
-    job *done;          /* finished jobs, pushed by workers */
+    job *done; /* finished jobs, pushed by workers */
     int stopping;
     unsigned nthreads;
     pthread_t *threads;
-    int efd;            /* eventfd: "done is not empty" */
+    int efd; /* eventfd: "done is not empty" */
     struct event done_ev;
     int done_ev_added;
     size_t outstanding; /* jobs submitted and not yet collected by the loop */

@@ -28,14 +28,18 @@ static int main_numeric(void *arg)
     ck_assert_int_eq(ah_dns_resolve("[::1]", 8080, AF_UNSPEC, 1000, &a), 1);
     ck_assert_int_eq(a.addr[0].ss_family, AF_INET6);
     char buf[64];
-    ck_assert_str_eq(ah_sockaddr_str((struct sockaddr *)&a.addr[0], buf, sizeof(buf)), "[::1]:8080");
+    ck_assert_str_eq(ah_sockaddr_str((struct sockaddr *)&a.addr[0], buf, sizeof(buf)),
+                     "[::1]:8080");
     /* a family filter that the literal does not match */
     ck_assert_int_eq(ah_dns_resolve("127.0.0.1", 80, AF_INET6, 1000, &a) < 0, 1);
     ck_assert_int_eq(ah_dns_resolve("", 80, AF_UNSPEC, 1000, &a), AH_EDNS);
     return 0;
 }
 
-START_TEST(test_numeric_hosts_skip_the_resolver) { ck_assert_int_eq(ah_run(main_numeric, NULL), 0); }
+START_TEST(test_numeric_hosts_skip_the_resolver)
+{
+    ck_assert_int_eq(ah_run(main_numeric, NULL), 0);
+}
 END_TEST
 
 static int main_hosts(void *arg)

@@ -116,7 +116,10 @@ static int main_wait_for(void *arg)
     return 0;
 }
 
-START_TEST(test_wait_for_times_out_and_succeeds) { ck_assert_int_eq(ah_run(main_wait_for, NULL), 0); }
+START_TEST(test_wait_for_times_out_and_succeeds)
+{
+    ck_assert_int_eq(ah_run(main_wait_for, NULL), 0);
+}
 END_TEST
 
 typedef struct {

@@ -187,7 +187,10 @@ static int main_cork(void *arg)
     return 0;
 }
 
-START_TEST(test_cork_gathers_writes_until_uncorked) { ck_assert_int_eq(ah_run(main_cork, NULL), 0); }
+START_TEST(test_cork_gathers_writes_until_uncorked)
+{
+    ck_assert_int_eq(ah_run(main_cork, NULL), 0);
+}
 END_TEST
 
 static int answer_after_eof(void *arg)
@@ -218,7 +221,10 @@ static int main_half_close(void *arg)
     return 0;
 }
 
-START_TEST(test_shutdown_write_keeps_reading) { ck_assert_int_eq(ah_run(main_half_close, NULL), 0); }
+START_TEST(test_shutdown_write_keeps_reading)
+{
+    ck_assert_int_eq(ah_run(main_half_close, NULL), 0);
+}
 END_TEST
 
 static int main_read_timeout(void *arg)
@@ -241,7 +247,10 @@ static int main_read_timeout(void *arg)
     return 0;
 }
 
-START_TEST(test_read_timeout_applies_per_operation) { ck_assert_int_eq(ah_run(main_read_timeout, NULL), 0); }
+START_TEST(test_read_timeout_applies_per_operation)
+{
+    ck_assert_int_eq(ah_run(main_read_timeout, NULL), 0);
+}
 END_TEST
 
 static int blocked_reader(void *arg)
@@ -263,7 +272,10 @@ static int main_close_wakes_reader(void *arg)
     return 0;
 }
 
-START_TEST(test_close_wakes_a_blocked_reader) { ck_assert_int_eq(ah_run(main_close_wakes_reader, NULL), 0); }
+START_TEST(test_close_wakes_a_blocked_reader)
+{
+    ck_assert_int_eq(ah_run(main_close_wakes_reader, NULL), 0);
+}
 END_TEST
 
 static int blocked_exact_reader(void *arg)

@@ -27,7 +27,10 @@ static int main_event_wakes_all(void *arg)
     return 0;
 }
 
-START_TEST(test_event_set_wakes_every_waiter) { ck_assert_int_eq(ah_run(main_event_wakes_all, NULL), 0); }
+START_TEST(test_event_set_wakes_every_waiter)
+{
+    ck_assert_int_eq(ah_run(main_event_wakes_all, NULL), 0);
+}
 END_TEST
 
 typedef struct {
@@ -66,7 +69,10 @@ static int main_sem_limits(void *arg)
     return 0;
 }
 
-START_TEST(test_semaphore_bounds_concurrency) { ck_assert_int_eq(ah_run(main_sem_limits, NULL), 0); }
+START_TEST(test_semaphore_bounds_concurrency)
+{
+    ck_assert_int_eq(ah_run(main_sem_limits, NULL), 0);
+}
 END_TEST
 
 typedef struct {

@@ -309,7 +309,10 @@ static int main_round_robin(void *arg)
     return 0;
 }
 
-START_TEST(test_yield_runs_tasks_round_robin) { ck_assert_int_eq(ah_run(main_round_robin, NULL), 0); }
+START_TEST(test_yield_runs_tasks_round_robin)
+{
+    ck_assert_int_eq(ah_run(main_round_robin, NULL), 0);
+}
 END_TEST
 
 #define MANY 10000

@@ -13,7 +13,10 @@ static int main_sleep_duration(void *arg)
     return 0;
 }
 
-START_TEST(test_sleep_waits_about_that_long) { ck_assert_int_eq(ah_run(main_sleep_duration, NULL), 0); }
+START_TEST(test_sleep_waits_about_that_long)
+{
+    ck_assert_int_eq(ah_run(main_sleep_duration, NULL), 0);
+}
 END_TEST
 
 static int bump(void *arg)
@@ -31,7 +34,10 @@ static int main_sleep_zero_yields(void *arg)
     return ah_join(t);
 }
 
-START_TEST(test_sleep_zero_lets_others_run) { ck_assert_int_eq(ah_run(main_sleep_zero_yields, NULL), 0); }
+START_TEST(test_sleep_zero_lets_others_run)
+{
+    ck_assert_int_eq(ah_run(main_sleep_zero_yields, NULL), 0);
+}
 END_TEST
 
 /* Three levels of calls that each await; the deadline opened at the top fires in the deepest. */
@@ -122,7 +128,10 @@ static int main_deadline_depth(void *arg)
     return 0;
 }
 
-START_TEST(test_deadline_nesting_is_bounded) { ck_assert_int_eq(ah_run(main_deadline_depth, NULL), 0); }
+START_TEST(test_deadline_nesting_is_bounded)
+{
+    ck_assert_int_eq(ah_run(main_deadline_depth, NULL), 0);
+}
 END_TEST
 
 static Suite *time_suite(void)
