@@ -2,6 +2,7 @@
 #ifndef AHTTP_AHTTP_H
 #define AHTTP_AHTTP_H
 
+#include <ahttp/client.h>
 #include <ahttp/common.h>
 #include <ahttp/dns.h>
 #include <ahttp/error.h>
@@ -15,5 +16,6 @@
 #include <ahttp/thread.h>
 #include <ahttp/time.h>
 #include <ahttp/tls.h>
+#include <ahttp/url.h>
 
 #endif

@@ -1,0 +1,849 @@
+/* ahttp-fetch: a curl-like fetcher on the ahttp client. Many URLs are fetched one after the
+ * other over kept-alive connections, or concurrently with -Z over the shared pool.
+ *
+ *   ahttp-fetch [options] URL...
+ *
+ * Flags and exit codes follow curl's: 0 ok, 1 unsupported scheme, 2 bad usage, 3 malformed URL,
+ * 6 DNS, 7 connect, 18 partial body (truncated), 22 HTTP error with -f, 23 write error,
+ * 26 read error (-d @file), 28 timeout, 35 TLS, 47 too many redirects, 52 empty reply,
+ * 55 send error, 56 receive error, 60 certificate, 61 bad content encoding, 77 CA file. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ahttp/ahttp.h>
+
+static const char usage[] =
+    "usage: ahttp-fetch [options] URL...\n"
+    "  -X, --request METHOD       request method (default GET; POST with -d)\n"
+    "  -H, --header 'Name: value' extra request header (repeatable)\n"
+    "  -d, --data DATA            request body (@FILE: from a file, CR/LF removed; repeated -d\n"
+    "                             are joined with '&'); sends a form Content-Type\n"
+    "      --data-binary DATA     request body as is (@FILE: from a file)\n"
+    "  -o, --output FILE          write the body to FILE (one -o per URL, in order)\n"
+    "  -O, --remote-name          write the body to a file named like the URL's last segment\n"
+    "  -i, --include              write the response head before the body\n"
+    "  -I, --head                 HEAD request; write the response head\n"
+    "  -L, --location             follow redirects\n"
+    "      --max-redirs N         at most N redirects with -L (default 50)\n"
+    "  -k, --insecure             do not verify the server's certificate\n"
+    "      --cacert FILE          trust the CAs in FILE (PEM) as well\n"
+    "      --compressed           ask for gzip/deflate and decode it\n"
+    "  -m, --max-time SECONDS     limit each transfer to SECONDS in all\n"
+    "      --connect-timeout SECONDS  limit DNS + connect + TLS handshake\n"
+    "  -f, --fail                 exit 22 on an HTTP status >= 400 (and write no body)\n"
+    "  -s, --silent               no error messages\n"
+    "  -S, --show-error           error messages even with -s\n"
+    "  -v, --verbose              request and response heads (and more) on stderr\n"
+    "  -w, --write-out FORMAT     after each transfer write FORMAT: %{http_code},\n"
+    "                             %{time_total}, %{size_download}, %{url_effective},\n"
+    "                             %{num_redirects}, %{content_type}, %{exitcode},\n"
+    "                             %{errormsg}; \\n \\t \\\\ escapes\n"
+    "  -Z, --parallel             fetch the URLs concurrently\n"
+    "      --parallel-max N       at most N at a time with -Z (default 50)\n"
+    "  -h, --help                 this text\n";
+
+#define READ_CHUNK (64 * 1024)
+#define MAX_HEADERS 64
+#define PARALLEL_BUFFER_MAX (8 * 1024 * 1024)
+
+typedef struct options {
+    const char *method;
+    ah_client_header headers[MAX_HEADERS];
+    size_t nheaders;
+    char *body; /* -d / --data-binary, malloc'd */
+    size_t body_len;
+    int form; /* the body came from -d */
+    int include, head, follow, insecure, compressed, fail, silent, show_error, verbose;
+    int max_redirs;
+    const char *cacert;
+    int64_t max_time_ms, connect_timeout_ms;
+    const char *write_out;
+    int parallel, parallel_max;
+    int remote_name;
+    const char **outputs; /* -o FILE in order */
+    size_t noutputs;
+} options;
+
+typedef struct transfer {
+    const char *url;
+    const char *out_path; /* NULL: stdout */
+    char remote_name[256];
+    int out_fd;     /* -1 until the first write */
+    char *buffered; /* -Z to stdout: the whole output, written at the end */
+    size_t buffered_len, buffered_cap;
+    int exit_code;
+    int status;
+    double time_total;
+    uint64_t size_download;
+    int redirects;
+    char url_effective[2048];
+    char content_type[256];
+    char errmsg[300];
+} transfer;
+
+typedef struct app {
+    options *o;
+    ah_client *client;
+    transfer *transfers;
+    size_t ntransfers;
+    size_t next; /* -Z: the next transfer to start */
+} app;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- output: regular files (and stdout, which may be one) are written on the thread pool ---- */
+
+typedef struct write_job {
+    const char *path; /* open it first if fd < 0 */
+    int fd;
+    int err;
+    size_t len;
+    char data[];
+} write_job;
+
+static int write_job_run(void *arg)
+{
+    write_job *j = arg;
+    if (j->fd < 0) {
+        j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (j->fd < 0)
+            return -errno;
+    }
+    size_t done = 0;
+    while (done < j->len) {
+        ssize_t n = write(j->fd, j->data + done, j->len - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Transfers running at once write to stdout one at a time, each piece whole. */
+static ah_mutex *stdout_lock;
+
+/* Write len bytes to a file (opened on the first write: *fd < 0) or to stdout (*fd == 1). */
+static int out_write_fd(transfer *t, int *fd, const char *path, const void *data, size_t len)
+{
+    write_job *j = malloc(sizeof(*j) + len);
+    if (!j)
+        return AH_ENOMEM;
+    if (*fd == 1 && stdout_lock) {
+        int rc = ah_mutex_lock(stdout_lock, -1);
+        if (rc < 0) {
+            free(j);
+            return rc;
+        }
+    }
+    j->path = path;
+    j->fd = *fd;
+    j->len = len;
+    memcpy(j->data, data, len);
+    int rc = ah_to_thread_ex(write_job_run, j, free);
+    if (*fd == 1 && stdout_lock)
+        ah_mutex_unlock(stdout_lock);
+    if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
+        return rc; /* abandoned: the pool frees j */
+    if (*fd < 0 && j->fd >= 0)
+        *fd = j->fd;
+    free(j);
+    (void)t;
+    return rc;
+}
+
+static int out_flush_buffer(transfer *t)
+{
+    if (!t->buffered_len)
+        return 0;
+    int fd = 1;
+    int rc = out_write_fd(t, &fd, NULL, t->buffered, t->buffered_len);
+    t->buffered_len = 0;
+    return rc;
+}
+
+static int out_write(app *a, transfer *t, const void *data, size_t len)
+{
+    if (t->out_path) {
+        if (len == 0 && t->out_fd >= 0)
+            return 0;
+        return out_write_fd(t, &t->out_fd, t->out_path, data, len);
+    }
+    if (a->o->parallel && a->ntransfers > 1) {
+        /* keep a transfer's output in one piece while others run */
+        if (t->buffered_len + len > t->buffered_cap) {
+            if (t->buffered_len + len > PARALLEL_BUFFER_MAX) {
+                int rc = out_flush_buffer(t);
+                if (rc < 0)
+                    return rc;
+                if (len > PARALLEL_BUFFER_MAX) {
+                    int fd = 1;
+                    return out_write_fd(t, &fd, NULL, data, len);
+                }
+            }
+            size_t cap = t->buffered_cap ? t->buffered_cap : 64 * 1024;
+            while (cap < t->buffered_len + len)
+                cap *= 2;
+            char *p = realloc(t->buffered, cap);
+            if (!p)
+                return AH_ENOMEM;
+            t->buffered = p;
+            t->buffered_cap = cap;
+        }
+        memcpy(t->buffered + t->buffered_len, data, len);
+        t->buffered_len += len;
+        return 0;
+    }
+    if (len == 0)
+        return 0;
+    int fd = 1;
+    return out_write_fd(t, &fd, NULL, data, len);
+}
+
+/* ---- -v ---- */
+
+static void trace(void *arg, ah_client_trace_kind kind, const char *text, size_t len)
+{
+    (void)arg;
+    const char *prefix = kind == AH_CLIENT_TRACE_REQUEST_HEAD    ? "> "
+                         : kind == AH_CLIENT_TRACE_RESPONSE_HEAD ? "< "
+                                                                 : "* ";
+    if (kind == AH_CLIENT_TRACE_INFO) {
+        fprintf(stderr, "* %.*s\n", (int)len, text);
+        return;
+    }
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        fprintf(stderr, "%s%.*s\n", prefix, (int)n, p);
+        p = nl ? nl + 1 : end;
+    }
+}
+
+/* ---- exit codes ---- */
+
+static int exit_code_of(const ah_client_error *e)
+{
+    switch (e->code) {
+    case 0: return 0;
+    case AH_ETIMEDOUT: return 28;
+    case AH_EDNS: return 6;
+    case AH_ETLS_VERIFY: return 60;
+    case AH_EREDIRECTS: return 47;
+    case AH_EEOF: return 52;
+    case AH_ETRUNCATED: return e->phase == AH_CLIENT_PHASE_BODY ? 18 : 56;
+    default: break;
+    }
+    switch (e->phase) {
+    case AH_CLIENT_PHASE_REQUEST: return e->code == AH_EINVAL ? 3 : 1;
+    case AH_CLIENT_PHASE_DNS: return 6;
+    case AH_CLIENT_PHASE_CONNECT:
+    case AH_CLIENT_PHASE_POOL: return 7;
+    case AH_CLIENT_PHASE_TLS: return strncmp(e->message, "TLS setup", 9) == 0 ? 77 : 35;
+    case AH_CLIENT_PHASE_SEND: return 55;
+    case AH_CLIENT_PHASE_REDIRECT: return e->code == AH_EREDIRECTS ? 47 : 1;
+    case AH_CLIENT_PHASE_BODY:
+        if (e->code == AH_EPROTO_HTTP && strstr(e->message, "compressed"))
+            return 61;
+        return 56;
+    default: return 56;
+    }
+}
+
+static void report(app *a, transfer *t)
+{
+    if (t->exit_code && (!a->o->silent || a->o->show_error))
+        fprintf(stderr, "ahttp-fetch: (%d) %s\n", t->exit_code, t->errmsg);
+}
+
+/* ---- one transfer ---- */
+
+static int write_head(app *a, transfer *t, ah_client_response *r)
+{
+    char line[8192];
+    int n = snprintf(line, sizeof(line), "HTTP/%d.%d %d %s\r\n", ah_client_response_version(r) / 10,
+                     ah_client_response_version(r) % 10, ah_client_response_status(r),
+                     ah_client_response_reason(r));
+    int rc = out_write(a, t, line, (size_t)n);
+    for (size_t i = 0; rc == 0 && i < ah_client_response_header_count(r); i++) {
+        const char *name, *value;
+        if (ah_client_response_header_at(r, i, &name, &value) < 0)
+            break;
+        n = snprintf(line, sizeof(line), "%s: %s\r\n", name, value);
+        if (n >= (int)sizeof(line))
+            n = (int)sizeof(line) - 1;
+        rc = out_write(a, t, line, (size_t)n);
+    }
+    return rc == 0 ? out_write(a, t, "\r\n", 2) : rc;
+}
+
+static void fail_write(transfer *t, int rc)
+{
+    t->exit_code = 23;
+    snprintf(t->errmsg, sizeof(t->errmsg), "failure writing output to %s: %s",
+             t->out_path ? t->out_path : "stdout", ah_strerror(rc));
+}
+
+static void run_transfer(app *a, transfer *t)
+{
+    options *o = a->o;
+    double start = now_s();
+    ah_client_error err;
+    ah_client_request req = {
+        .method = o->method,
+        .url = t->url,
+        .headers = o->headers,
+        .nheaders = o->nheaders,
+        .body = o->body,
+        .body_len = o->body_len,
+        .error = &err,
+    };
+    ah_client_response *r = NULL;
+    int rc = ah_client_fetch(a->client, &req, &r);
+    if (rc < 0) {
+        t->exit_code = exit_code_of(&err);
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s", err.message);
+        t->time_total = now_s() - start;
+        return;
+    }
+    t->status = ah_client_response_status(r);
+    t->redirects = ah_client_response_redirects(r);
+    snprintf(t->url_effective, sizeof(t->url_effective), "%s",
+             ah_client_response_url(r) ? ah_client_response_url(r) : t->url);
+    const char *ct = ah_client_response_header(r, "Content-Type");
+    snprintf(t->content_type, sizeof(t->content_type), "%s", ct ? ct : "");
+    if (o->fail && t->status >= 400) {
+        t->exit_code = 22;
+        snprintf(t->errmsg, sizeof(t->errmsg), "The requested URL returned error: %d", t->status);
+        ah_client_response_free(r);
+        t->time_total = now_s() - start;
+        return;
+    }
+    if ((o->include || o->head) && (rc = write_head(a, t, r)) < 0) {
+        fail_write(t, rc);
+        ah_client_response_free(r);
+        return;
+    }
+    char *buf = malloc(READ_CHUNK);
+    if (!buf) {
+        t->exit_code = 27;
+        snprintf(t->errmsg, sizeof(t->errmsg), "out of memory");
+        ah_client_response_free(r);
+        return;
+    }
+    int n;
+    while ((n = ah_client_response_read(r, buf, READ_CHUNK)) > 0) {
+        t->size_download += (uint64_t)n;
+        if ((rc = out_write(a, t, buf, (size_t)n)) < 0) {
+            fail_write(t, rc);
+            break;
+        }
+    }
+    free(buf);
+    if (n < 0) {
+        const ah_client_error *e = ah_client_response_error(r);
+        t->exit_code = exit_code_of(e);
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s", e->message);
+    } else if (!t->exit_code && t->out_path && t->out_fd < 0 && !o->head) {
+        /* an empty body still makes the file */
+        rc = out_write(a, t, "", 0);
+        if (rc < 0)
+            fail_write(t, rc);
+    }
+    ah_client_response_free(r);
+    t->time_total = now_s() - start;
+}
+
+/* %{variable} and \-escapes of -w, written after the transfer's own output. */
+static int write_out(app *a, transfer *t)
+{
+    const char *f = a->o->write_out;
+    char out[8192];
+    size_t n = 0;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int k = snprintf(out + n, sizeof(out) - n, __VA_ARGS__);                                   \
+        if (k > 0)                                                                                 \
+            n = n + (size_t)k < sizeof(out) ? n + (size_t)k : sizeof(out) - 1;                     \
+    } while (0)
+    while (*f && n < sizeof(out) - 1) {
+        if (f[0] == '%' && f[1] == '{') {
+            const char *end = strchr(f + 2, '}');
+            if (end) {
+                size_t len = (size_t)(end - f - 2);
+                const char *v = f + 2;
+#define IS(name) (len == strlen(name) && strncmp(v, name, len) == 0)
+                if (IS("http_code") || IS("response_code"))
+                    PUT("%03d", t->status);
+                else if (IS("time_total"))
+                    PUT("%.6f", t->time_total);
+                else if (IS("size_download"))
+                    PUT("%llu", (unsigned long long)t->size_download);
+                else if (IS("url_effective"))
+                    PUT("%s", t->url_effective[0] ? t->url_effective : t->url);
+                else if (IS("num_redirects"))
+                    PUT("%d", t->redirects);
+                else if (IS("content_type"))
+                    PUT("%s", t->content_type);
+                else if (IS("exitcode"))
+                    PUT("%d", t->exit_code);
+                else if (IS("errormsg"))
+                    PUT("%s", t->exit_code ? t->errmsg : "");
+                else
+                    PUT("%.*s", (int)(len + 3), f);
+#undef IS
+                f = end + 1;
+                continue;
+            }
+        }
+        if (f[0] == '%' && f[1] == '%') {
+            PUT("%%");
+            f += 2;
+            continue;
+        }
+        if (f[0] == '\\' && f[1]) {
+            char c = f[1] == 'n' ? '\n' : f[1] == 't' ? '\t' : f[1] == 'r' ? '\r' : f[1];
+            PUT("%c", c);
+            f += 2;
+            continue;
+        }
+        out[n++] = *f++;
+        out[n] = '\0';
+    }
+#undef PUT
+    if (!t->out_path && a->o->parallel && a->ntransfers > 1)
+        return out_write(a, t, out, n); /* joins the buffered output: one piece */
+    int fd = 1;
+    return out_write_fd(t, &fd, NULL, out, n);
+}
+
+static void finish(app *a, transfer *t)
+{
+    report(a, t);
+    if (a->o->write_out)
+        (void)write_out(a, t);
+    int rc = out_flush_buffer(t);
+    if (rc < 0 && !t->exit_code)
+        fail_write(t, rc);
+    if (t->out_fd >= 0) {
+        close(t->out_fd);
+        t->out_fd = -1;
+    }
+}
+
+static int worker(void *arg)
+{
+    app *a = arg;
+    while (a->next < a->ntransfers) {
+        transfer *t = &a->transfers[a->next++];
+        run_transfer(a, t);
+        finish(a, t);
+    }
+    return 0;
+}
+
+static int amain(void *arg)
+{
+    app *a = arg;
+    options *o = a->o;
+    ah_client_opts co = {
+        .max_redirects = o->follow && o->max_redirs > 0 ? o->max_redirs : -1,
+        .timeout_ms = o->max_time_ms > 0 ? o->max_time_ms : -1,
+        .connect_timeout_ms = o->connect_timeout_ms,
+        .dns_timeout_ms = o->connect_timeout_ms,
+        .tls_timeout_ms = o->connect_timeout_ms,
+        .no_decompress = !o->compressed,
+        .max_decompressed = SIZE_MAX,
+        .ca_file = o->cacert,
+        .insecure = o->insecure,
+        .user_agent = "ahttp-fetch/" PACKAGE_VERSION,
+        .trace = o->verbose ? trace : NULL,
+    };
+    if (o->parallel) {
+        co.max_per_host = (size_t)o->parallel_max;
+        co.max_connections = (size_t)(o->parallel_max > 100 ? o->parallel_max : 100);
+    }
+    a->client = ah_client_new(&co);
+    stdout_lock = ah_mutex_new();
+    if (!a->client || !stdout_lock) {
+        ah_client_close(a->client);
+        ah_mutex_free(stdout_lock);
+        return AH_ENOMEM;
+    }
+    int rc = 0;
+    if (o->parallel) {
+        ah_group *g = ah_group_new();
+        if (!g) {
+            rc = AH_ENOMEM;
+        } else {
+            size_t nworkers =
+                a->ntransfers < (size_t)o->parallel_max ? a->ntransfers : (size_t)o->parallel_max;
+            for (size_t i = 0; rc == 0 && i < nworkers; i++)
+                rc = ah_group_spawn(g, worker, a);
+            int wrc = ah_group_wait(g);
+            ah_group_free(g);
+            if (rc == 0)
+                rc = wrc;
+        }
+    } else {
+        rc = worker(a);
+    }
+    ah_client_close(a->client);
+    ah_mutex_free(stdout_lock);
+    stdout_lock = NULL;
+    return rc;
+}
+
+/* ---- command line ---- */
+
+static int bad_usage(const char *fmt, const char *what)
+{
+    fprintf(stderr, "ahttp-fetch: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\nahttp-fetch: try 'ahttp-fetch --help'\n");
+    return 2;
+}
+
+/* Seconds (fractions allowed) to milliseconds; -1 when malformed. */
+static int64_t parse_seconds(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || v < 0 || v > 1e9)
+        return -1;
+    int64_t ms = (int64_t)(v * 1000.0 + 0.5);
+    return ms > 0 ? ms : 1;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Read a whole file ("-": stdin) before the loop starts. */
+static int slurp(const char *path, char **data, size_t *len)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t cap = 4096, used = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            if (fd)
+                close(fd);
+            return -ENOMEM;
+        }
+        if (used == cap) {
+            char *nbuf = realloc(buf, cap * 2);
+            if (!nbuf) {
+                free(buf);
+                buf = NULL;
+                continue;
+            }
+            buf = nbuf;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? -errno : 0;
+            if (fd)
+                close(fd);
+            if (err) {
+                free(buf);
+                return err;
+            }
+            break;
+        }
+        used += (size_t)n;
+    }
+    *data = buf;
+    *len = used;
+    return 0;
+}
+
+/* Add -d / --data-binary data to the body. */
+static int add_data(options *o, const char *arg, int binary)
+{
+    char *piece = NULL;
+    size_t len = 0;
+    if (arg[0] == '@') {
+        int rc = slurp(arg + 1, &piece, &len);
+        if (rc < 0) {
+            fprintf(stderr, "ahttp-fetch: (26) cannot read %s: %s\n", arg + 1, strerror(-rc));
+            return 26;
+        }
+        if (!binary) { /* like curl -d: line breaks are dropped */
+            size_t k = 0;
+            for (size_t i = 0; i < len; i++)
+                if (piece[i] != '\r' && piece[i] != '\n')
+                    piece[k++] = piece[i];
+            len = k;
+        }
+    } else {
+        len = strlen(arg);
+        piece = malloc(len + 1);
+        if (!piece)
+            return 27;
+        memcpy(piece, arg, len);
+    }
+    size_t sep = o->body && !binary ? 1 : 0;
+    char *body = realloc(o->body, o->body_len + sep + len + 1);
+    if (!body) {
+        free(piece);
+        return 27;
+    }
+    if (sep)
+        body[o->body_len] = '&';
+    memcpy(body + o->body_len + sep, piece, len);
+    o->body = body;
+    o->body_len += sep + len;
+    o->body[o->body_len] = '\0';
+    free(piece);
+    if (!binary)
+        o->form = 1;
+    return 0;
+}
+
+static int add_header(options *o, char *arg)
+{
+    char *colon = strchr(arg, ':');
+    if (!colon || colon == arg)
+        return -1;
+    if (o->nheaders == MAX_HEADERS)
+        return -2;
+    *colon = '\0';
+    char *value = colon + 1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    o->headers[o->nheaders++] = (ah_client_header){arg, value};
+    return 0;
+}
+
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* The last path segment of url for -O, or "" if it has none. */
+static void remote_name_of(const char *url, char *out, size_t size)
+{
+    ah_url u;
+    out[0] = '\0';
+    if (ah_url_parse(url, &u) < 0)
+        return;
+    const char *slash = strrchr(u.path, '/');
+    const char *name = slash ? slash + 1 : u.path;
+    snprintf(out, size, "%s", name);
+    ah_url_free(&u);
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.parallel_max = 50, .max_redirs = -2};
+    enum {
+        O_DATA_BINARY = 256,
+        O_MAX_REDIRS,
+        O_CACERT,
+        O_COMPRESSED,
+        O_CONNECT_TIMEOUT,
+        O_PARALLEL_MAX
+    };
+    static const struct option longopts[] = {
+        {"request", required_argument, NULL, 'X'},
+        {"header", required_argument, NULL, 'H'},
+        {"data", required_argument, NULL, 'd'},
+        {"data-binary", required_argument, NULL, O_DATA_BINARY},
+        {"output", required_argument, NULL, 'o'},
+        {"remote-name", no_argument, NULL, 'O'},
+        {"include", no_argument, NULL, 'i'},
+        {"head", no_argument, NULL, 'I'},
+        {"location", no_argument, NULL, 'L'},
+        {"max-redirs", required_argument, NULL, O_MAX_REDIRS},
+        {"insecure", no_argument, NULL, 'k'},
+        {"cacert", required_argument, NULL, O_CACERT},
+        {"compressed", no_argument, NULL, O_COMPRESSED},
+        {"max-time", required_argument, NULL, 'm'},
+        {"connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT},
+        {"fail", no_argument, NULL, 'f'},
+        {"silent", no_argument, NULL, 's'},
+        {"show-error", no_argument, NULL, 'S'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"write-out", required_argument, NULL, 'w'},
+        {"parallel", no_argument, NULL, 'Z'},
+        {"parallel-max", required_argument, NULL, O_PARALLEL_MAX},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char **outputs = calloc((size_t)argc, sizeof(*outputs));
+    if (!outputs)
+        return 27;
+    o.outputs = outputs;
+    int c, rc = 0;
+    opterr = 0;
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, ":X:H:d:o:OiILkm:fsSvw:Zh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'X': o.method = optarg; break;
+        case 'H':
+            if (add_header(&o, optarg) < 0)
+                rc = bad_usage("bad header '%s' (want 'Name: value')", optarg);
+            break;
+        case 'd': rc = add_data(&o, optarg, 0); break;
+        case O_DATA_BINARY: rc = add_data(&o, optarg, 1); break;
+        case 'o': outputs[o.noutputs++] = optarg; break;
+        case 'O': o.remote_name = 1; break;
+        case 'i': o.include = 1; break;
+        case 'I': o.head = 1; break;
+        case 'L': o.follow = 1; break;
+        case O_MAX_REDIRS:
+            if (parse_int(optarg, -1, 1000000, &o.max_redirs) < 0)
+                rc = bad_usage("bad --max-redirs '%s'", optarg);
+            break;
+        case 'k': o.insecure = 1; break;
+        case O_CACERT: o.cacert = optarg; break;
+        case O_COMPRESSED: o.compressed = 1; break;
+        case 'm':
+            if ((o.max_time_ms = parse_seconds(optarg)) < 0)
+                rc = bad_usage("bad --max-time '%s' (seconds)", optarg);
+            break;
+        case O_CONNECT_TIMEOUT:
+            if ((o.connect_timeout_ms = parse_seconds(optarg)) < 0)
+                rc = bad_usage("bad --connect-timeout '%s' (seconds)", optarg);
+            break;
+        case 'f': o.fail = 1; break;
+        case 's': o.silent = 1; break;
+        case 'S': o.show_error = 1; break;
+        case 'v': o.verbose = 1; break;
+        case 'w': o.write_out = optarg; break;
+        case 'Z': o.parallel = 1; break;
+        case O_PARALLEL_MAX:
+            if (parse_int(optarg, 1, 10000, &o.parallel_max) < 0)
+                rc = bad_usage("bad --parallel-max '%s' (1..10000)", optarg);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            free(outputs);
+            free(o.body);
+            return 0;
+        case ':': rc = bad_usage("option '%s' needs an argument", argv[optind - 1]); break;
+        default:
+            if (optopt && optopt < 256) {
+                char flag[3] = {'-', (char)optopt, '\0'};
+                rc = bad_usage("unknown option '%s'", flag);
+            } else {
+                rc = bad_usage("unknown option '%s'", argv[optind - 1]);
+            }
+            break;
+        }
+    }
+    if (rc == 0 && optind >= argc)
+        rc = bad_usage("%s", "no URL given");
+    if (rc) {
+        free(outputs);
+        free(o.body);
+        return rc;
+    }
+    if (o.max_redirs == -2)
+        o.max_redirs = 50;
+    else if (o.max_redirs == -1)
+        o.max_redirs = 1000000; /* curl: -1 means no limit */
+    if (!o.method)
+        o.method = o.head ? "HEAD" : o.body ? "POST" : "GET";
+    if (o.form) {
+        int has_type = 0;
+        for (size_t i = 0; i < o.nheaders; i++)
+            has_type |= strcasecmp(o.headers[i].name, "Content-Type") == 0;
+        if (!has_type && o.nheaders < MAX_HEADERS)
+            o.headers[o.nheaders++] =
+                (ah_client_header){"Content-Type", "application/x-www-form-urlencoded"};
+    }
+
+    size_t n = (size_t)(argc - optind);
+    transfer *ts = calloc(n, sizeof(*ts));
+    if (!ts)
+        return 27;
+    /* Every URL is checked before anything is fetched. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        transfer *t = &ts[i];
+        t->url = argv[optind + (int)i];
+        t->out_fd = -1;
+        ah_url u;
+        if (ah_url_parse(t->url, &u) < 0 || !u.host || !u.host[0]) {
+            if (!o.silent || o.show_error)
+                fprintf(stderr, "ahttp-fetch: (3) URL malformed: %s\n", t->url);
+            rc = 3;
+        } else if (!ah_url_is_http(&u)) {
+            if (!o.silent || o.show_error)
+                fprintf(stderr, "ahttp-fetch: (1) protocol \"%s\" not supported: %s\n", u.scheme,
+                        t->url);
+            rc = 1;
+        }
+        ah_url_free(&u);
+        if (rc)
+            break;
+        if (i < o.noutputs && strcmp(outputs[i], "-") != 0) {
+            t->out_path = outputs[i];
+        } else if (i >= o.noutputs && o.remote_name) {
+            remote_name_of(t->url, t->remote_name, sizeof(t->remote_name));
+            if (!t->remote_name[0]) {
+                if (!o.silent || o.show_error)
+                    fprintf(stderr, "ahttp-fetch: (23) remote file name has no length: %s\n",
+                            t->url);
+                rc = 23;
+                break;
+            }
+            t->out_path = t->remote_name;
+        }
+    }
+    if (rc == 0) {
+        raise_nofile_limit();
+        app a = {.o = &o, .transfers = ts, .ntransfers = n};
+        int run = ah_run(amain, &a);
+        if (run < 0) {
+            fprintf(stderr, "ahttp-fetch: %s\n", ah_strerror(run));
+            rc = 1;
+        }
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = ts[i].exit_code;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ts[i].buffered);
+    free(ts);
+    free(outputs);
+    free(o.body);
+    return rc;
+}

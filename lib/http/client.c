@@ -1,0 +1,688 @@
+/* The client: options, requests on the wire, the one retry on a stale connection, redirects
+ * (RFC 9110 §15.4) and errors that say what happened. The pool is client_pool.c, responses
+ * client_response.c. */
+#include "client_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A producer's body is sent in chunks of at most this size. */
+#define BODY_CHUNK (16 * 1024)
+
+/* ---- errors and traces ---- */
+
+int ah__client_fail(ah__fetch *f, int code, ah_client_phase phase, ah_client_timeout timeout,
+                    const char *fmt, ...)
+{
+    ah_client_error *e = f->err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    e->code = code;
+    e->phase = phase;
+    e->timeout = code == AH_ETIMEDOUT ? timeout : AH_CLIENT_TIMEOUT_NONE;
+    snprintf(f->c->last_error, sizeof(f->c->last_error), "%s", e->message);
+    return code;
+}
+
+ah_client_timeout ah__client_which_timeout(int64_t total_until, int rc, ah_client_timeout which)
+{
+    if (rc != AH_ETIMEDOUT)
+        return AH_CLIENT_TIMEOUT_NONE;
+    if (total_until != INT64_MAX && ah_now_ms() >= total_until)
+        return AH_CLIENT_TIMEOUT_TOTAL;
+    return which;
+}
+
+void ah__client_trace(ah_client *c, ah_client_trace_kind kind, const char *text, size_t len)
+{
+    if (c->opts.trace)
+        c->opts.trace(c->opts.trace_arg, kind, text, len);
+}
+
+void ah__client_tracef(ah_client *c, const char *fmt, ...)
+{
+    if (!c->opts.trace)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    c->opts.trace(c->opts.trace_arg, AH_CLIENT_TRACE_INFO, line,
+                  (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+const char *ah_client_last_error(const ah_client *c) { return c ? c->last_error : ""; }
+
+/* ---- the client ---- */
+
+static char *dup_opt(const char *s, int *oom)
+{
+    if (!s)
+        return NULL;
+    char *p = strdup(s);
+    if (!p)
+        *oom = 1;
+    return p;
+}
+
+/* 0 means the default; negative means none (stored as -1). */
+static int64_t timeout_opt(int64_t v, int64_t dflt) { return v == 0 ? dflt : v < 0 ? -1 : v; }
+
+ah_client *ah_client_new(const ah_client_opts *opts)
+{
+    ah_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (opts)
+        c->opts = *opts;
+    ah_client_opts *o = &c->opts;
+#define DEF(field, value)                                                                          \
+    if (!o->field)                                                                                 \
+        o->field = value;
+    DEF(max_connections, 100);
+    DEF(max_per_host, 10);
+    DEF(max_redirects, 10);
+    DEF(body_max, 10 * 1024 * 1024);
+    DEF(max_decompressed, 100 * 1024 * 1024);
+    DEF(header_bytes_max, 64 * 1024);
+    DEF(header_count_max, 100);
+#undef DEF
+    o->idle_timeout_ms = timeout_opt(o->idle_timeout_ms, 30 * 1000);
+    o->pool_timeout_ms = timeout_opt(o->pool_timeout_ms, -1);
+    o->timeout_ms = timeout_opt(o->timeout_ms, 5 * 60 * 1000);
+    o->dns_timeout_ms = timeout_opt(o->dns_timeout_ms, 10 * 1000);
+    o->connect_timeout_ms = timeout_opt(o->connect_timeout_ms, 10 * 1000);
+    o->tls_timeout_ms = timeout_opt(o->tls_timeout_ms, 10 * 1000);
+    o->headers_timeout_ms = timeout_opt(o->headers_timeout_ms, -1);
+    o->read_timeout_ms = timeout_opt(o->read_timeout_ms, -1);
+    o->write_timeout_ms = timeout_opt(o->write_timeout_ms, -1);
+    int oom = 0;
+    c->user_agent = dup_opt(o->user_agent ? o->user_agent : "ahttp/" PACKAGE_VERSION, &oom);
+    c->ca_file = dup_opt(o->ca_file, &oom);
+    c->ca_dir = dup_opt(o->ca_dir, &oom);
+    c->cert_file = dup_opt(o->cert_file, &oom);
+    c->key_file = dup_opt(o->key_file, &oom);
+    o->user_agent = c->user_agent;
+    o->ca_file = c->ca_file;
+    o->ca_dir = c->ca_dir;
+    o->cert_file = c->cert_file;
+    o->key_file = c->key_file;
+    c->refs = 1;
+    if (oom) {
+        ah__client_unref(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ah__client_ref(ah_client *c) { c->refs++; }
+
+void ah__client_unref(ah_client *c)
+{
+    if (--c->refs > 0)
+        return;
+    ah__pool_free(c);
+    ah_tls_ctx_free(c->tls);
+    free(c->user_agent);
+    free(c->ca_file);
+    free(c->ca_dir);
+    free(c->cert_file);
+    free(c->key_file);
+    free(c);
+}
+
+void ah_client_close(ah_client *c)
+{
+    if (!c || c->closing)
+        return;
+    ah__pool_shutdown(c);
+    ah__client_unref(c);
+}
+
+void ah_client_get_stats(const ah_client *c, ah_client_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (!c)
+        return;
+    out->connections_open = c->open;
+    out->connections_idle = c->idle;
+    out->waiting = c->waiting;
+    out->connections_made = c->made;
+    out->requests = c->requests;
+    out->reused = c->reused;
+    out->retries = c->retries;
+}
+
+/* ---- building the request ---- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf;
+
+static void buf_add(buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_adds(buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+static void buf_header(buf *b, const char *name, const char *value)
+{
+    buf_adds(b, name);
+    buf_add(b, ": ", 2);
+    buf_adds(b, value);
+    buf_add(b, "\r\n", 2);
+}
+
+static int is_token_char(unsigned char c)
+{
+    return c > 32 && c < 127 && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+static int is_token(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (!is_token_char(*p))
+            return 0;
+    return 1;
+}
+
+/* No CR, LF, NUL or other controls but HTAB: no request splitting through a value. */
+static int is_field_value(const char *s)
+{
+    if (!s)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 32 && *p != '\t') || *p == 127)
+            return 0;
+    return 1;
+}
+
+static const ah_client_header *find_header(const ah_client_header *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0)
+            return &h[i];
+    return NULL;
+}
+
+static void base64(buf *b, const unsigned char *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        char out[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+                       i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
+        buf_add(b, out, 4);
+    }
+}
+
+/* One request as it goes out. */
+typedef struct outreq {
+    const char *method;
+    const ah_url *url;
+    const ah_client_header *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    ah_client_body_fn body_fn;
+    void *body_arg;
+} outreq;
+
+static int method_has_body(const char *m)
+{
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+/* The head of rq into b; *close_after: the request asked for Connection: close. */
+static void build_head(ah_client *c, const outreq *rq, buf *b, int *close_after)
+{
+    const ah_url *u = rq->url;
+    char *target = ah_url_target(u);
+    if (!target) {
+        b->oom = 1;
+        return;
+    }
+    buf_adds(b, rq->method);
+    buf_add(b, " ", 1);
+    buf_adds(b, target);
+    buf_add(b, " HTTP/1.1\r\n", 11);
+    free(target);
+    const ah_client_header *h = find_header(rq->headers, rq->nheaders, "Host");
+    if (h) {
+        buf_header(b, "Host", h->value);
+    } else {
+        int v6 = strchr(u->host, ':') != NULL;
+        buf_adds(b, "Host: ");
+        buf_adds(b, v6 ? "[" : "");
+        buf_adds(b, u->host);
+        buf_adds(b, v6 ? "]" : "");
+        if (u->port != ah_url_default_port(u->scheme)) {
+            char port[8];
+            snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
+            buf_adds(b, port);
+        }
+        buf_add(b, "\r\n", 2);
+    }
+    if (c->opts.user_agent[0] && !find_header(rq->headers, rq->nheaders, "User-Agent"))
+        buf_header(b, "User-Agent", c->opts.user_agent);
+    if (!find_header(rq->headers, rq->nheaders, "Accept"))
+        buf_header(b, "Accept", "*/*");
+    if (!c->opts.no_decompress && !find_header(rq->headers, rq->nheaders, "Accept-Encoding"))
+        buf_header(b, "Accept-Encoding", "gzip, deflate");
+    if (u->userinfo && !find_header(rq->headers, rq->nheaders, "Authorization")) {
+        char *creds;
+        size_t n;
+        if (ah_url_decode(u->userinfo, strlen(u->userinfo), 0, &creds, &n) == 0) {
+            buf_adds(b, "Authorization: Basic ");
+            base64(b, (const unsigned char *)creds, n);
+            buf_add(b, "\r\n", 2);
+            free(creds);
+        }
+    }
+    *close_after = 0;
+    for (size_t i = 0; i < rq->nheaders; i++) {
+        const char *name = rq->headers[i].name;
+        if (strcasecmp(name, "Host") == 0 || strcasecmp(name, "Content-Length") == 0 ||
+            strcasecmp(name, "Transfer-Encoding") == 0)
+            continue;
+        if (strcasecmp(name, "Connection") == 0 && strcasestr(rq->headers[i].value, "close"))
+            *close_after = 1;
+        buf_header(b, name, rq->headers[i].value);
+    }
+    if (rq->body_fn) {
+        buf_header(b, "Transfer-Encoding", "chunked");
+    } else if (rq->body || method_has_body(rq->method)) {
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", rq->body ? rq->body_len : (size_t)0);
+        buf_header(b, "Content-Length", len);
+    }
+    buf_add(b, "\r\n", 2);
+}
+
+/* Write the request. A failing producer is described here; I/O errors by the caller. */
+static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *close_after)
+{
+    ah_client *c = f->c;
+    buf head = {0};
+    build_head(c, rq, &head, close_after);
+    if (head.oom) {
+        free(head.p);
+        return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
+                               "out of memory");
+    }
+    ah__client_trace(c, AH_CLIENT_TRACE_REQUEST_HEAD, head.p, head.len);
+    if (conn->requests > 0)
+        c->reused++;
+    conn->requests++;
+    c->requests++;
+    struct iovec iov[2] = {{head.p, head.len}, {(void *)rq->body, rq->body ? rq->body_len : 0}};
+    int rc = ah_stream_writev(conn->stream, iov, rq->body && rq->body_len ? 2 : 1);
+    free(head.p);
+    if (rc < 0 || !rq->body_fn)
+        return rc;
+    char *chunk = malloc(BODY_CHUNK + 32);
+    if (!chunk)
+        return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
+                               "out of memory");
+    for (;;) {
+        int n = rq->body_fn(rq->body_arg, chunk, BODY_CHUNK);
+        if (n < 0) {
+            free(chunk);
+            return ah__client_fail(
+                f, n, AH_CLIENT_PHASE_SEND,
+                ah__client_which_timeout(f->total_until, n, AH_CLIENT_TIMEOUT_WRITE),
+                "the request body producer failed: %s", ah_strerror(n));
+        }
+        char size_line[24];
+        int sl = snprintf(size_line, sizeof(size_line), "%x\r\n", (unsigned)n);
+        struct iovec parts[3] = {{size_line, (size_t)sl}, {chunk, (size_t)n}, {"\r\n", 2}};
+        rc = n > 0 ? ah_stream_writev(conn->stream, parts, 3)
+                   : ah_stream_write(conn->stream, "0\r\n\r\n", 5);
+        if (rc < 0 || n == 0)
+            break;
+    }
+    free(chunk);
+    return rc;
+}
+
+static int idempotent(const char *m)
+{
+    static const char *const list[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
+        if (strcmp(m, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int stale_error(int rc)
+{
+    return rc == AH_EEOF || rc == AH_ECONNRESET || rc == AH_EPIPE || rc == AH_ETLS_TRUNCATED;
+}
+
+/* Say what an I/O failure while sending or waiting for the head was. */
+static int describe(ah__fetch *f, int rc, ah_client_phase phase, int head_expired, const char *peer)
+{
+    const ah_client_opts *o = &f->c->opts;
+    ah_client_timeout which =
+        ah__client_which_timeout(f->total_until, rc,
+                                 phase == AH_CLIENT_PHASE_SEND ? AH_CLIENT_TIMEOUT_WRITE
+                                 : head_expired                ? AH_CLIENT_TIMEOUT_HEADERS
+                                                               : AH_CLIENT_TIMEOUT_READ);
+    switch (which) {
+    case AH_CLIENT_TIMEOUT_TOTAL:
+        return ah__client_fail(f, rc, phase, which, "total timeout (%lld ms) %s %s",
+                               (long long)f->total_ms,
+                               phase == AH_CLIENT_PHASE_SEND ? "sending the request to"
+                                                             : "waiting for the response from",
+                               peer);
+    case AH_CLIENT_TIMEOUT_WRITE:
+        return ah__client_fail(f, rc, phase, which, "write timeout (%lld ms) sending to %s",
+                               (long long)o->write_timeout_ms, peer);
+    case AH_CLIENT_TIMEOUT_HEADERS:
+        return ah__client_fail(f, rc, phase, which,
+                               "headers timeout (%lld ms): no complete response head from %s",
+                               (long long)o->headers_timeout_ms, peer);
+    case AH_CLIENT_TIMEOUT_READ:
+        return ah__client_fail(f, rc, phase, which, "read timeout (%lld ms) waiting for %s",
+                               (long long)o->read_timeout_ms, peer);
+    default: break;
+    }
+    if (rc == AH_EEOF)
+        return ah__client_fail(f, rc, phase, which,
+                               "%s closed the connection without sending a response", peer);
+    return ah__client_fail(f, rc, phase, which, "%s %s: %s",
+                           phase == AH_CLIENT_PHASE_SEND ? "sending the request to"
+                                                         : "reading the response from",
+                           peer, ah_strerror(rc));
+}
+
+/* One request and its response head, with the one retry a stale kept-alive connection earns. */
+static int exchange(ah__fetch *f, const outreq *rq, ah_client_response **out)
+{
+    ah_client *c = f->c;
+    ah__cconn *conn;
+    int rc = ah__pool_get(f, rq->url, &conn);
+    if (rc < 0)
+        return rc;
+    for (int retried = 0;; retried = 1) {
+        int reused = conn->requests > 0;
+        int close_after = 0, any_byte = 0, head_expired = 0;
+        ah_client_phase phase = AH_CLIENT_PHASE_SEND;
+        rc = send_request(f, conn, rq, &close_after);
+        if (rc == 0) {
+            phase = AH_CLIENT_PHASE_HEADERS;
+            int pushed = 0;
+            if (c->opts.headers_timeout_ms > 0) {
+                rc = ah_deadline_push(c->opts.headers_timeout_ms);
+                pushed = rc == 0;
+            }
+            if (rc == 0)
+                rc = ah__response_read_head(f, conn, strcmp(rq->method, "HEAD") == 0, close_after,
+                                            out, &any_byte);
+            if (pushed)
+                head_expired = ah_deadline_pop() == 1;
+            if (rc == 0)
+                return 0;
+        }
+        if (f->err->code) { /* described already (malformed response, producer failure) */
+            ah__pool_put(c, conn, 0);
+            return rc;
+        }
+        if (reused && !any_byte && stale_error(rc) && !retried && idempotent(rq->method) &&
+            !rq->body_fn && !ah_task_cancelled() &&
+            (f->total_until == INT64_MAX || ah_now_ms() < f->total_until)) {
+            /* The server closed the kept-alive connection as we reused it (its idle timeout
+             * raced our request): nothing was processed, so sending again is safe. */
+            c->retries++;
+            ah__client_tracef(c,
+                              "connection to %s was closed by the server (%s); retrying on "
+                              "a new one",
+                              conn->peer, ah_strerror(rc));
+            if ((rc = ah__pool_reconnect(f, rq->url, conn)) < 0)
+                return rc;
+            continue;
+        }
+        char peer[AH__PEER_MAX];
+        snprintf(peer, sizeof(peer), "%s", conn->peer);
+        ah__pool_put(c, conn, 0);
+        return describe(f, rc, phase, head_expired, peer);
+    }
+}
+
+/* ---- fetch and redirects ---- */
+
+static int is_redirect(int status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Remove headers called name from the (owned) list. */
+static void drop_header(ah_client_header *h, size_t *n, const char *name)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (strcasecmp(h[i].name, name) != 0)
+            h[o++] = h[i];
+    *n = o;
+}
+
+static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client_header *headers,
+                           ah_client_response **out)
+{
+    ah_client *c = f->c;
+    ah_url cur;
+    int rc = ah_url_parse(req->url, &cur);
+    if (rc < 0)
+        return ah__client_fail(f, rc, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               rc == AH_EINVAL ? "malformed URL: %s" : "out of memory (%s)",
+                               req->url);
+    if (!ah_url_is_http(&cur)) {
+        rc = ah__client_fail(f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                             cur.host && cur.host[0] ? "unsupported URL scheme \"%s\""
+                                                     : "URL without a host: %s",
+                             cur.host && cur.host[0] ? cur.scheme : req->url);
+        ah_url_free(&cur);
+        return rc;
+    }
+    int max_redirects = req->max_redirects ? req->max_redirects : c->opts.max_redirects;
+    outreq rq = {
+        .method = req->method ? req->method : "GET",
+        .url = &cur,
+        .headers = headers,
+        .nheaders = req->nheaders,
+        .body = req->body,
+        .body_len = req->body_len,
+        .body_fn = req->body_fn,
+        .body_arg = req->body_arg,
+    };
+    size_t nheaders = req->nheaders;
+    ah_client_response *resp = NULL;
+    int redirects = 0;
+    for (;;) {
+        rq.nheaders = nheaders;
+        rc = exchange(f, &rq, &resp);
+        if (rc < 0)
+            break;
+        int status = ah_client_response_status(resp);
+        const char *location = ah__response_location(resp);
+        if (max_redirects < 0 || !is_redirect(status) || !location)
+            break;
+        if ((status == 307 || status == 308) && rq.body_fn)
+            break; /* the producer's body cannot be sent again: the caller gets the 3xx */
+        if (redirects >= max_redirects) {
+            rc = ah__client_fail(f, AH_EREDIRECTS, AH_CLIENT_PHASE_REDIRECT, AH_CLIENT_TIMEOUT_NONE,
+                                 "too many redirects: stopped after %d (last Location: %s)",
+                                 redirects, location);
+            ah_client_response_free(resp);
+            resp = NULL;
+            break;
+        }
+        ah_url next;
+        rc = ah_url_resolve(&cur, location, &next);
+        if (rc < 0 || !ah_url_is_http(&next)) {
+            rc = ah__client_fail(f, rc == AH_ENOMEM ? rc : AH_EPROTO_HTTP, AH_CLIENT_PHASE_REDIRECT,
+                                 AH_CLIENT_TIMEOUT_NONE, "cannot follow the redirect to \"%s\"",
+                                 location);
+            ah_url_free(&next);
+            ah_client_response_free(resp);
+            resp = NULL;
+            break;
+        }
+        /* RFC 9110 §10.2.2: a Location without a fragment keeps the request's */
+        if (!next.fragment && cur.fragment)
+            next.fragment = strdup(cur.fragment);
+        /* RFC 9110 §15.4: 303 turns anything but HEAD into GET; 301 and 302 turn POST into GET
+         * (what every browser does); 307 and 308 keep the method and the body. */
+        int to_get = (status == 303 && strcmp(rq.method, "HEAD") != 0) ||
+                     ((status == 301 || status == 302) && strcmp(rq.method, "POST") == 0);
+        if (to_get) {
+            rq.method = "GET";
+            rq.body = NULL;
+            rq.body_len = 0;
+            rq.body_fn = NULL;
+            drop_header(headers, &nheaders, "Content-Type");
+            drop_header(headers, &nheaders, "Content-Encoding");
+        }
+        /* Credentials are for the origin they were given to; so is a Host given by hand. */
+        if (!ah_url_same_origin(&cur, &next)) {
+            drop_header(headers, &nheaders, "Host");
+            drop_header(headers, &nheaders, "Authorization");
+            drop_header(headers, &nheaders, "Proxy-Authorization");
+            drop_header(headers, &nheaders, "Cookie");
+        }
+        char *where = ah_url_format(&next);
+        ah__client_tracef(c, "redirect %d (%d) to %s", redirects + 1, status,
+                          where ? where : location);
+        free(where);
+        ah_client_response_free(resp); /* drains a small body: the connection is kept */
+        resp = NULL;
+        ah_url_free(&cur);
+        cur = next;
+        redirects++;
+    }
+    if (rc == 0) {
+        ah__response_set_origin(resp, ah_url_format(&cur), redirects, f->total_until);
+        *out = resp;
+    }
+    ah_url_free(&cur);
+    return rc;
+}
+
+int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_response **out)
+{
+    ah_client_error local;
+    ah_client_error *err = req && req->error ? req->error : &local;
+    memset(err, 0, sizeof(*err));
+    if (out)
+        *out = NULL;
+    if (!c || !req || !out)
+        return AH_EINVAL;
+    ah__fetch f = {c, INT64_MAX, 0, err};
+    if (!req->url)
+        return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "no URL");
+    if (!ah_task_current())
+        return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "ah_client_fetch must be called from a task");
+    if (c->closing)
+        return ah__client_fail(&f, AH_ECLOSED, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "the client is closed");
+    if (req->method && !is_token(req->method))
+        return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "bad method \"%s\"", req->method);
+    if (req->body && req->body_fn)
+        return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "a request has a body or a body producer, not both");
+    if (req->nheaders && !req->headers)
+        return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "nheaders without headers");
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!is_token(req->headers[i].name) || !is_field_value(req->headers[i].value))
+            return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                                   "bad header \"%s\"",
+                                   req->headers[i].name ? req->headers[i].name : "(null)");
+    /* redirects may drop headers: work on our own list */
+    ah_client_header *headers = NULL;
+    if (req->nheaders) {
+        headers = malloc(req->nheaders * sizeof(*headers));
+        if (!headers)
+            return ah__client_fail(&f, AH_ENOMEM, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                                   "out of memory");
+        memcpy(headers, req->headers, req->nheaders * sizeof(*headers));
+    }
+    int64_t total =
+        req->timeout_ms ? (req->timeout_ms < 0 ? -1 : req->timeout_ms) : c->opts.timeout_ms;
+    int pushed = 0, rc = 0;
+    if (total > 0) {
+        rc = ah_deadline_push(total);
+        if (rc < 0) {
+            free(headers);
+            return ah__client_fail(&f, rc, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                                   "cannot open a deadline scope: %s", ah_strerror(rc));
+        }
+        pushed = 1;
+        f.total_ms = total;
+        f.total_until = ah_now_ms() + total;
+    }
+    ah__client_ref(c);
+    rc = fetch_redirects(&f, req, headers, out);
+    if (pushed)
+        (void)ah_deadline_pop();
+    free(headers);
+    ah__client_unref(c);
+    return rc;
+}
+
+int ah_get(ah_client *c, const char *url, ah_client_response **out)
+{
+    ah_client_request req = {.method = "GET", .url = url};
+    return ah_client_fetch(c, &req, out);
+}
+
+int ah_post(ah_client *c, const char *url, const void *body, size_t len, const char *content_type,
+            ah_client_response **out)
+{
+    ah_client_header h = {"Content-Type", content_type};
+    ah_client_request req = {
+        .method = "POST",
+        .url = url,
+        .headers = content_type ? &h : NULL,
+        .nheaders = content_type ? 1 : 0,
+        .body = body ? body : "",
+        .body_len = body ? len : 0,
+    };
+    return ah_client_fetch(c, &req, out);
+}

@@ -1,0 +1,802 @@
+/* Client responses: the head found in the stream buffer, copied once and parsed by llhttp
+ * (strict, plus the checks llhttp 8.1 leaves to us: bare LF, obs-fold, whitespace before a
+ * colon); interim 1xx heads skipped; the body framed by Content-Length, chunked encoding (llhttp
+ * decodes it, trailers included) or the end of the connection; gzip/deflate decoded on the way;
+ * the connection handed back to the pool the moment the body has been read to its end. */
+#include "client_internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* What ah_client_response_free reads and drops to keep a connection, and for how long. */
+#define DRAIN_MAX (64 * 1024)
+#define DRAIN_TIMEOUT_MS 2000
+/* Compressed input read per step. */
+#define DEC_IN_SIZE (16 * 1024)
+
+enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
+
+struct ah_client_response {
+    ah_client *client;
+    ah__cconn *conn; /* NULL once handed back */
+    char peer[AH__PEER_MAX];
+    int status, version;
+    const char *reason;
+    char *head; /* the head as received; the header spans are NUL-terminated in place */
+    ah__header *headers;
+    size_t nheaders, header_cap;
+    const char *reason_at;
+    size_t reason_len;
+    int head_request;
+    int skip_body;
+    int parse_error; /* an AH_E* code a callback failed with */
+    /* trailers of a chunked body: "name\0value\0" pairs */
+    char *trailers;
+    size_t trailers_len, trailers_cap, ntrailers;
+    int trailer_state; /* 0: between lines, 1: in a name, 2: in a value */
+    size_t trailer_value_at;
+    int in_trailers;
+    /* the body */
+    int body_kind;
+    uint64_t body_left; /* BODY_LENGTH: bytes still to come */
+    uint64_t body_read; /* raw body bytes so far */
+    int64_t content_length;
+    int body_done;
+    int keep_alive;
+    llhttp_t parser;
+    char *out; /* on_body copies decoded chunk data here */
+    size_t out_len;
+    int msg_complete;
+    /* Content-Encoding */
+    ah__inflate *dec;
+    char *dec_in;
+    size_t dec_in_len, dec_in_off;
+    int dec_done, dec_fed;
+    uint64_t decoded;
+    /* ah_client_response_body */
+    char *body;
+    size_t body_len;
+    int have_body;
+    char *url;
+    int redirects;
+    int64_t total_until, total_ms;
+    ah_client_error err;
+};
+
+/* ---- llhttp callbacks ---- */
+
+static ah_client_response *resp_of(llhttp_t *p) { return p->data; }
+
+static int has_space(const char *at, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (at[i] == ' ' || at[i] == '\t')
+            return 1;
+    return 0;
+}
+
+/* Append to the trailer buffer, within the head byte limit. */
+static int trailer_add(ah_client_response *r, const char *at, size_t len)
+{
+    size_t max = r->client->opts.header_bytes_max;
+    if (r->trailers_len + len + 1 > max) {
+        r->parse_error = AH_ETOOBIG;
+        return -1;
+    }
+    if (r->trailers_len + len + 1 > r->trailers_cap) {
+        size_t cap = r->trailers_cap ? r->trailers_cap : 256;
+        while (cap < r->trailers_len + len + 1)
+            cap *= 2;
+        char *p = realloc(r->trailers, cap);
+        if (!p) {
+            r->parse_error = AH_ENOMEM;
+            return -1;
+        }
+        r->trailers = p;
+        r->trailers_cap = cap;
+    }
+    memcpy(r->trailers + r->trailers_len, at, len);
+    r->trailers_len += len;
+    return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t len)
+{
+    ah_client_response *r = resp_of(p);
+    r->reason_at = at;
+    r->reason_len = len;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    ah_client_response *r = resp_of(p);
+    /* llhttp 8.1 lets "Name :" through; RFC 9112 §5.1 says reject. */
+    if (has_space(at, len)) {
+        r->parse_error = AH_EPROTO_HTTP;
+        return -1;
+    }
+    if (r->in_trailers) {
+        /* trailer bytes come straight from the stream buffer, maybe in pieces: copy them */
+        if (r->trailer_state != 1) {
+            if (r->ntrailers >= r->client->opts.header_count_max) {
+                r->parse_error = AH_ETOOBIG;
+                return -1;
+            }
+            r->trailer_state = 1;
+        }
+        return trailer_add(r, at, len);
+    }
+    if (r->nheaders == r->header_cap) {
+        r->parse_error = AH_ETOOBIG;
+        return -1;
+    }
+    ah__header *h = &r->headers[r->nheaders++];
+    h->name = at;
+    h->name_len = len;
+    h->value = at + len; /* empty until on_header_value says otherwise */
+    h->value_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    ah_client_response *r = resp_of(p);
+    if (r->in_trailers) {
+        if (r->trailer_state == 1) {
+            if (trailer_add(r, "", 1) < 0)
+                return -1;
+            r->trailer_state = 2;
+            r->trailer_value_at = r->trailers_len;
+        }
+        return trailer_add(r, at, len);
+    }
+    ah__header *h = &r->headers[r->nheaders - 1];
+    h->value = at;
+    h->value_len = len;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ah_client_response *r = resp_of(p);
+    if (!r->in_trailers)
+        return 0;
+    if (r->trailer_state == 1) { /* a name with an empty value */
+        if (trailer_add(r, "", 1) < 0)
+            return -1;
+        r->trailer_value_at = r->trailers_len;
+    }
+    while (r->trailers_len > r->trailer_value_at &&
+           (r->trailers[r->trailers_len - 1] == ' ' || r->trailers[r->trailers_len - 1] == '\t'))
+        r->trailers_len--;
+    if (trailer_add(r, "", 1) < 0)
+        return -1;
+    r->ntrailers++;
+    r->trailer_state = 0;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    ah_client_response *r = resp_of(p);
+    int status = p->status_code;
+    /* RFC 9112 §6.3: no body after HEAD, 1xx, 204 and 304, whatever the headers say */
+    if (r->head_request || status < 200 || status == 204 || status == 304) {
+        r->skip_body = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    ah_client_response *r = resp_of(p);
+    /* the reader feeds no more input than it has room for output */
+    memcpy(r->out + r->out_len, at, len);
+    r->out_len += len;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    resp_of(p)->msg_complete = 1;
+    return HPE_PAUSED; /* nothing after the message is ours to parse */
+}
+
+static llhttp_settings_t settings;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+
+static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_status = on_status;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_header_value_complete = on_header_value_complete;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+}
+
+/* ---- the head ---- */
+
+/* Find the end of the head in the stream (reading more as needed): *head_len bytes including
+ * the empty line. AH_EEOF if the connection ended before any byte. */
+static int find_head(ah__fetch *f, ah_stream *s, size_t max, size_t *head_len, int *any_byte)
+{
+    size_t scanned = 0;
+    for (;;) {
+        const char *data;
+        size_t have = ah_stream_buffered(s, &data);
+        if (have)
+            *any_byte = 1;
+        size_t limit = have < max ? have : max;
+        for (size_t i = scanned; i < limit; i++) {
+            if (data[i] != '\n')
+                continue;
+            if (i == 0 || data[i - 1] != '\r')
+                return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS,
+                                       AH_CLIENT_TIMEOUT_NONE,
+                                       "malformed response: bare LF in the head");
+            if (i >= 3 && data[i - 2] == '\n' && data[i - 3] == '\r') {
+                *head_len = i + 1;
+                return 0;
+            }
+        }
+        scanned = limit;
+        if (have >= max)
+            return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                                   "response head larger than %zu bytes", max);
+        int n = ah_stream_fill(s);
+        if (n == 0 || n == AH_ETLS_TRUNCATED) {
+            if (!have)
+                return AH_EEOF;
+            return ah__client_fail(f, AH_ETRUNCATED, AH_CLIENT_PHASE_HEADERS,
+                                   AH_CLIENT_TIMEOUT_NONE,
+                                   "connection closed in the middle of the response head");
+        }
+        if (n < 0)
+            return n;
+    }
+}
+
+/* What llhttp 8.1 accepts in strict mode and we must not: obs-fold (a line starting with
+ * whitespace). Counts the header lines. */
+static int precheck(const char *head, size_t len, size_t *header_lines)
+{
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (head[i] != '\n')
+            continue;
+        lines++;
+        if (i + 1 < len && (head[i + 1] == ' ' || head[i + 1] == '\t'))
+            return -1;
+    }
+    *header_lines = lines >= 2 ? lines - 2 : 0; /* minus the status line and the empty line */
+    return 0;
+}
+
+static void response_discard(ah_client_response *r)
+{
+    ah__inflate_free(r->dec);
+    free(r->dec_in);
+    free(r->head);
+    free(r->headers);
+    free(r->trailers);
+    free(r->body);
+    free(r->url);
+    free(r);
+}
+
+/* Parse one head of head_len bytes at the front of the stream into a new response. */
+static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, int head_request,
+                      ah_client_response **out)
+{
+    ah_client *c = f->c;
+    const char *data;
+    (void)ah_stream_buffered(conn->stream, &data);
+    ah__client_trace(c, AH_CLIENT_TRACE_RESPONSE_HEAD, data, head_len);
+    ah_client_response *r = calloc(1, sizeof(*r));
+    if (!r || !(r->head = malloc(head_len + 1))) {
+        free(r);
+        return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "out of memory");
+    }
+    memcpy(r->head, data, head_len);
+    r->head[head_len] = '\0';
+    ah_stream_consume(conn->stream, head_len);
+    r->client = c;
+    r->head_request = head_request;
+    r->content_length = -1;
+    r->total_until = INT64_MAX;
+    snprintf(r->peer, sizeof(r->peer), "%s", conn->peer);
+
+    size_t lines;
+    if (precheck(r->head, head_len, &lines) < 0) {
+        response_discard(r);
+        return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "malformed response: obsolete line folding in the head");
+    }
+    if (lines > c->opts.header_count_max) {
+        response_discard(r);
+        return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "response has more than %zu header lines", c->opts.header_count_max);
+    }
+    r->header_cap = lines;
+    if (lines && !(r->headers = calloc(lines, sizeof(*r->headers)))) {
+        response_discard(r);
+        return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "out of memory");
+    }
+    pthread_once(&settings_once, init_settings);
+    llhttp_init(&r->parser, HTTP_RESPONSE, &settings);
+    r->parser.data = r;
+    llhttp_errno_t err = llhttp_execute(&r->parser, r->head, head_len);
+    if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+        int code = r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
+        const char *why = r->parse_error == AH_ETOOBIG       ? "too many header lines"
+                          : r->parse_error == AH_EPROTO_HTTP ? "whitespace before a header's colon"
+                                                             : llhttp_get_error_reason(&r->parser);
+        response_discard(r);
+        return ah__client_fail(f, code, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "malformed response: %s", why ? why : "parse error");
+    }
+    if (r->parser.http_major != 1) {
+        response_discard(r);
+        return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "malformed response: not HTTP/1.x");
+    }
+    /* NUL-terminate the spans in place: llhttp is done with these bytes. */
+    for (size_t i = 0; i < r->nheaders; i++) {
+        ah__header *h = &r->headers[i];
+        while (h->value_len &&
+               (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+            h->value_len--;
+        ((char *)h->name)[h->name_len] = '\0';
+        ((char *)h->value)[h->value_len] = '\0';
+    }
+    if (r->reason_at) {
+        ((char *)r->reason_at)[r->reason_len] = '\0';
+        r->reason = r->reason_at;
+    } else {
+        r->reason = "";
+    }
+    r->status = r->parser.status_code;
+    r->version = r->parser.http_major * 10 + r->parser.http_minor;
+    r->in_trailers = 1; /* header callbacks from now on are trailers */
+    *out = r;
+    return 0;
+}
+
+/* Hand the connection back: reusable if the server keeps it and nothing unexpected follows. */
+static void release_conn(ah_client_response *r, int reusable)
+{
+    ah__cconn *conn = r->conn;
+    if (!conn)
+        return;
+    r->conn = NULL;
+    const char *data;
+    if (reusable && ah_stream_buffered(conn->stream, &data) > 0)
+        reusable = 0; /* bytes nobody asked for: the framing cannot be trusted */
+    ah__pool_put(r->client, conn, reusable);
+}
+
+static void finish_body(ah_client_response *r)
+{
+    r->body_done = 1;
+    release_conn(r, r->keep_alive);
+}
+
+int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int request_close,
+                           ah_client_response **out, int *any_byte)
+{
+    ah_client *c = f->c;
+    ah_client_response *r = NULL;
+    *out = NULL;
+    for (;;) {
+        size_t head_len = 0;
+        int rc = find_head(f, conn->stream, c->opts.header_bytes_max, &head_len, any_byte);
+        if (rc < 0)
+            return rc;
+        if ((rc = parse_head(f, conn, head_len, head_request, &r)) < 0)
+            return rc;
+        if (r->status >= 200 || r->status == 101)
+            break;
+        response_discard(r); /* 100 Continue, 103 Early Hints: the real answer follows */
+    }
+
+    unsigned flags = r->parser.flags;
+    if (flags & F_CONTENT_LENGTH)
+        r->content_length = (int64_t)r->parser.content_length;
+    if (r->skip_body || r->status == 101) {
+        r->body_kind = BODY_NONE;
+    } else if (flags & F_CHUNKED) {
+        r->body_kind = BODY_CHUNKED;
+    } else if (flags & F_TRANSFER_ENCODING) {
+        r->body_kind = BODY_EOF; /* RFC 9112 §6.3: not chunked last, so read until close */
+    } else if (flags & F_CONTENT_LENGTH) {
+        r->body_kind = r->parser.content_length ? BODY_LENGTH : BODY_NONE;
+        r->body_left = r->parser.content_length;
+    } else {
+        r->body_kind = BODY_EOF;
+    }
+    r->keep_alive = llhttp_should_keep_alive(&r->parser) && r->status != 101 &&
+                    r->body_kind != BODY_EOF && !request_close;
+    if (r->body_kind != BODY_NONE && !c->opts.no_decompress) {
+        int rc = ah__inflate_new(ah_client_response_header(r, "Content-Encoding"), &r->dec);
+        if (rc < 0) {
+            response_discard(r);
+            return ah__client_fail(f, rc, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                                   "out of memory");
+        }
+    }
+    ah__client_ref(c);
+    r->conn = conn;
+    if (r->body_kind == BODY_NONE)
+        finish_body(r);
+    *out = r;
+    return 0;
+}
+
+void ah__response_set_origin(ah_client_response *r, char *url, int redirects, int64_t total_until)
+{
+    free(r->url);
+    r->url = url;
+    r->redirects = redirects;
+    r->total_until = total_until;
+}
+
+const char *ah__response_location(const ah_client_response *r)
+{
+    return ah_client_response_header(r, "Location");
+}
+
+/* ---- the body ---- */
+
+/* Body bytes as framed on the wire (chunked decoded, content codings not). */
+static int raw_read(ah_client_response *r, char *buf, size_t len)
+{
+    if (r->body_done)
+        return 0;
+    ah_stream *s = r->conn->stream;
+    if (r->body_kind == BODY_LENGTH) {
+        size_t want = (uint64_t)len < r->body_left ? len : (size_t)r->body_left;
+        int n = ah_stream_read(s, buf, want);
+        if (n == 0 || n == AH_ETLS_TRUNCATED)
+            return AH_ETRUNCATED;
+        if (n < 0)
+            return n;
+        r->body_left -= (uint64_t)n;
+        r->body_read += (uint64_t)n;
+        if (r->body_left == 0)
+            finish_body(r);
+        return n;
+    }
+    if (r->body_kind == BODY_EOF) {
+        int n = ah_stream_read(s, buf, len);
+        if (n == 0)
+            finish_body(r);
+        if (n > 0)
+            r->body_read += (uint64_t)n;
+        return n;
+    }
+    /* chunked: llhttp decodes; feed it no more input than there is room for output */
+    for (;;) {
+        const char *data;
+        size_t have = ah_stream_buffered(s, &data);
+        if (have == 0) {
+            int n = ah_stream_fill(s);
+            if (n == 0 || n == AH_ETLS_TRUNCATED)
+                return AH_ETRUNCATED;
+            if (n < 0)
+                return n;
+            continue;
+        }
+        size_t feed = have < len ? have : len;
+        r->out = buf;
+        r->out_len = 0;
+        llhttp_errno_t err = llhttp_execute(&r->parser, data, feed);
+        size_t used = feed;
+        if (err == HPE_PAUSED) {
+            used = (size_t)(llhttp_get_error_pos(&r->parser) - data);
+            llhttp_resume(&r->parser);
+        } else if (err != HPE_OK) {
+            r->out = NULL;
+            return r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
+        }
+        ah_stream_consume(s, used);
+        size_t got = r->out_len;
+        r->out = NULL;
+        r->body_read += got;
+        if (r->msg_complete)
+            finish_body(r);
+        if (got > 0)
+            return (int)got;
+        if (r->body_done)
+            return 0;
+    }
+}
+
+static int decoded_read(ah_client_response *r, char *buf, size_t len)
+{
+    size_t max = r->client->opts.max_decompressed;
+    for (;;) {
+        if (!r->dec_done && (r->dec_in_off < r->dec_in_len || ah__inflate_pending(r->dec))) {
+            size_t used, made;
+            int rc = ah__inflate_run(r->dec, r->dec_in + r->dec_in_off,
+                                     r->dec_in_len - r->dec_in_off, &used, buf, len, &made);
+            if (rc < 0)
+                return rc;
+            r->dec_in_off += used;
+            if (rc == 1)
+                r->dec_done = 1;
+            if (made > 0) {
+                r->decoded += made;
+                if (r->decoded > max)
+                    return AH_ETOOBIG;
+                return (int)made;
+            }
+            if (rc == 0 && r->dec_in_off < r->dec_in_len) {
+                if (used == 0)
+                    return AH_EPROTO_HTTP; /* zlib can make no progress on this input */
+                continue;
+            }
+        }
+        if (!r->dec_in && !(r->dec_in = malloc(DEC_IN_SIZE)))
+            return AH_ENOMEM;
+        int n = raw_read(r, r->dec_in, DEC_IN_SIZE);
+        if (n < 0)
+            return n;
+        if (n == 0) {
+            /* an empty body is an empty body; one that stops mid-stream is broken */
+            if (r->dec_done || !r->dec_fed)
+                return 0;
+            return AH_EPROTO_HTTP;
+        }
+        r->dec_fed = 1;
+        r->dec_in_len = (size_t)n;
+        r->dec_in_off = r->dec_done ? (size_t)n : 0; /* after the end: dropped */
+    }
+}
+
+/* Record a body failure (sticky) and drop the connection. */
+static int body_fail(ah_client_response *r, int rc)
+{
+    ah__fetch f = {r->client, r->total_until, r->total_ms, &r->err};
+    ah_client_timeout which = ah__client_which_timeout(r->total_until, rc, AH_CLIENT_TIMEOUT_READ);
+    ah_client_opts *o = &r->client->opts;
+    release_conn(r, 0);
+    switch (rc) {
+    case AH_ETRUNCATED:
+        if (r->body_kind == BODY_LENGTH)
+            return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                                   "body truncated: the connection closed after %llu of %lld bytes",
+                                   (unsigned long long)r->body_read, (long long)r->content_length);
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                               "body truncated: the connection closed in a chunked body");
+    case AH_ETIMEDOUT:
+        if (which == AH_CLIENT_TIMEOUT_TOTAL)
+            return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                                   "total timeout (%lld ms) reading the body from %s",
+                                   (long long)r->total_ms, r->peer);
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                               "read timeout (%lld ms) reading the body from %s",
+                               (long long)o->read_timeout_ms, r->peer);
+    case AH_ETOOBIG:
+        if (r->dec)
+            return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                                   "decompressed body larger than %zu bytes", o->max_decompressed);
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which, "body larger than %zu bytes",
+                               o->body_max);
+    case AH_EPROTO_HTTP:
+        if (r->dec && r->body_kind != BODY_CHUNKED)
+            return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                                   "malformed compressed body (%s)",
+                                   ah_client_response_header(r, "Content-Encoding"));
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which, "malformed %s body",
+                               r->dec ? "chunked or compressed" : "chunked");
+    case AH_ETLS_TRUNCATED:
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                               "TLS connection closed without close_notify: the body may be "
+                               "truncated");
+    default:
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which, "reading the body from %s: %s",
+                               r->peer, ah_strerror(rc));
+    }
+}
+
+/* Run a body step under the request's total deadline. */
+static int with_deadline(ah_client_response *r, char *buf, size_t len)
+{
+    int pushed = 0;
+    if (r->total_until != INT64_MAX) {
+        int64_t left = r->total_until - ah_now_ms();
+        if (left <= 0)
+            return AH_ETIMEDOUT;
+        int rc = ah_deadline_push(left);
+        if (rc < 0)
+            return rc;
+        pushed = 1;
+    }
+    int n = r->dec ? decoded_read(r, buf, len) : raw_read(r, buf, len);
+    if (pushed)
+        (void)ah_deadline_pop();
+    return n;
+}
+
+int ah_client_response_read(ah_client_response *r, void *buf, size_t len)
+{
+    if (!r || (!buf && len))
+        return AH_EINVAL;
+    if (r->err.code)
+        return r->err.code;
+    if (len == 0)
+        return 0;
+    if (r->body_done && (!r->dec || r->dec_done))
+        return 0;
+    if (len > INT_MAX)
+        len = INT_MAX;
+    int n = with_deadline(r, buf, len);
+    return n < 0 ? body_fail(r, n) : n;
+}
+
+int ah_client_response_body(ah_client_response *r, const char **data, size_t *len)
+{
+    if (!r || !data || !len)
+        return AH_EINVAL;
+    if (r->have_body) {
+        *data = r->body;
+        *len = r->body_len;
+        return 0;
+    }
+    if (r->err.code)
+        return r->err.code;
+    size_t max = r->client->opts.body_max;
+    int known = !r->dec && r->body_kind == BODY_LENGTH; /* a HEAD or 304 length is no body */
+    if (known && (uint64_t)r->content_length > max)
+        return body_fail(r, AH_ETOOBIG);
+    size_t cap = known ? (size_t)r->content_length : r->body_kind == BODY_NONE ? 0 : 16 * 1024;
+    if (cap > max)
+        cap = max;
+    size_t used = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return body_fail(r, AH_ENOMEM);
+    for (;;) {
+        if (used == cap) {
+            if (r->body_done && !r->dec)
+                break; /* all there is: no need to probe */
+            if (cap >= max) {
+                char probe; /* one more byte would break the limit: does it exist? */
+                int n = ah_client_response_read(r, &probe, 1);
+                if (n == 0)
+                    break;
+                free(buf);
+                return n < 0 ? n : body_fail(r, AH_ETOOBIG);
+            }
+            size_t ncap = cap ? cap * 2 : 16 * 1024;
+            if (ncap > max)
+                ncap = max;
+            char *nbuf = realloc(buf, ncap + 1);
+            if (!nbuf) {
+                free(buf);
+                return body_fail(r, AH_ENOMEM);
+            }
+            buf = nbuf;
+            cap = ncap;
+        }
+        int n = ah_client_response_read(r, buf + used, cap - used);
+        if (n < 0) {
+            free(buf);
+            return n;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    buf[used] = '\0';
+    r->body = buf;
+    r->body_len = used;
+    r->have_body = 1;
+    *data = buf;
+    *len = used;
+    return 0;
+}
+
+const ah_client_error *ah_client_response_error(const ah_client_response *r)
+{
+    return r ? &r->err : NULL;
+}
+
+/* Read and drop what is left of the body, if little, so the connection can be reused. */
+static void drain(ah_client_response *r)
+{
+    if (r->err.code || r->body_done || !ah_task_current() || ah_task_cancelled())
+        return;
+    if (r->body_kind == BODY_EOF || (r->body_kind == BODY_LENGTH && r->body_left > DRAIN_MAX))
+        return;
+    int64_t ms = DRAIN_TIMEOUT_MS;
+    if (r->total_until != INT64_MAX && r->total_until - ah_now_ms() < ms)
+        ms = r->total_until - ah_now_ms();
+    if (ms <= 0 || ah_deadline_push(ms) < 0)
+        return;
+    char scratch[4096];
+    size_t dropped = 0;
+    while (!r->body_done && dropped <= DRAIN_MAX) {
+        int n = raw_read(r, scratch, sizeof(scratch));
+        if (n <= 0)
+            break;
+        dropped += (size_t)n;
+    }
+    (void)ah_deadline_pop();
+}
+
+void ah_client_response_free(ah_client_response *r)
+{
+    if (!r)
+        return;
+    ah_client *c = r->client;
+    if (r->conn) {
+        drain(r); /* hands the connection back if it reaches the end */
+        release_conn(r, 0);
+    }
+    response_discard(r);
+    ah__client_unref(c);
+}
+
+/* ---- accessors ---- */
+
+int ah_client_response_status(const ah_client_response *r) { return r ? r->status : 0; }
+const char *ah_client_response_reason(const ah_client_response *r) { return r ? r->reason : ""; }
+int ah_client_response_version(const ah_client_response *r) { return r ? r->version : 0; }
+size_t ah_client_response_header_count(const ah_client_response *r) { return r ? r->nheaders : 0; }
+int64_t ah_client_response_content_length(const ah_client_response *r)
+{
+    return r ? r->content_length : -1;
+}
+const char *ah_client_response_url(const ah_client_response *r) { return r ? r->url : NULL; }
+int ah_client_response_redirects(const ah_client_response *r) { return r ? r->redirects : 0; }
+
+const char *ah_client_response_header_nth(const ah_client_response *r, const char *name, size_t n)
+{
+    if (!r || !name)
+        return NULL;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0 && n-- == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+const char *ah_client_response_header(const ah_client_response *r, const char *name)
+{
+    return ah_client_response_header_nth(r, name, 0);
+}
+
+int ah_client_response_header_at(const ah_client_response *r, size_t i, const char **name,
+                                 const char **value)
+{
+    if (!r || i >= r->nheaders)
+        return AH_EINVAL;
+    if (name)
+        *name = r->headers[i].name;
+    if (value)
+        *value = r->headers[i].value;
+    return 0;
+}
+
+const char *ah_client_response_trailer(const ah_client_response *r, const char *name)
+{
+    if (!r || !name || !r->trailers)
+        return NULL;
+    const char *p = r->trailers;
+    for (size_t i = 0; i < r->ntrailers; i++) {
+        const char *value = p + strlen(p) + 1;
+        if (strcasecmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}

@@ -1,0 +1,1810 @@
+/* The HTTP client against real servers on loopback: ahttp's own server (routes written here)
+ * and raw TCP servers that misbehave on purpose. Round trips, keep-alive and the pool limits,
+ * the stale-connection retry, every timeout telling which fired, redirects (method rules, loops,
+ * credentials across origins), chunked bodies with trailers, close-delimited and truncated
+ * bodies, bodiless responses, malformed responses, gzip/deflate with a zip-bomb cap, TLS with
+ * verification, and name-resolution and connection failures. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <ahttp/client.h>
+
+#include "checkutil.h"
+
+static const char *cert(const char *name)
+{
+    static char paths[8][1024];
+    static int next;
+    const char *dir = getenv("AH_CERTS"); /* make check sets it; make check-valgrind does not */
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof(paths[0]), "%s/%s", dir ? dir : AH_TEST_CERTS, name);
+    return p;
+}
+
+/* Timing bounds are looser under valgrind. */
+static int64_t slow_factor(void) { return ah_check_slow() ? 10 : 1; }
+
+/* ---- compressed bodies ---- */
+
+#define TEXT_REPEAT 400
+static char text[TEXT_REPEAT * 50 + 1]; /* 20,000 bytes of text */
+static unsigned char *bomb;             /* 1 MB of zeros, gzipped */
+static size_t bomb_len;
+
+/* Compress in[0..len) with the given window bits (31 gzip, 15 zlib, -15 raw). malloc'd. */
+static unsigned char *compress_with(const void *in, size_t len, int wbits, size_t *out_len)
+{
+    z_stream zs = {0};
+    ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&zs, (uLong)len) + 64;
+    unsigned char *out = malloc(cap);
+    ck_assert_ptr_nonnull(out);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *out_len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+static void setup_bodies(void)
+{
+    text[0] = '\0';
+    for (int i = 0; i < TEXT_REPEAT; i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "line %05d: the quick brown fox jumps over it\n", i);
+        strncat(text, line, sizeof(text) - strlen(text) - 1);
+    }
+    if (!bomb) {
+        char *zeros = calloc(1, 1024 * 1024);
+        ck_assert_ptr_nonnull(zeros);
+        bomb = compress_with(zeros, 1024 * 1024, 31, &bomb_len);
+        free(zeros);
+    }
+}
+
+/* ---- the ahttp server side ---- */
+
+static uint16_t g_port2; /* the second listener: another origin */
+static int g_inflight, g_max_inflight;
+static char g_accept_encoding[128];
+static int g_hello_count;
+
+static int h_hello(ah_request *req, ah_response *resp, void *arg)
+{
+    g_hello_count++;
+    return ah_response_text(resp, 200, "text/plain", "Hello, World!");
+}
+
+static int h_echo(ah_request *req, ah_response *resp, void *arg)
+{
+    const char *body;
+    size_t len;
+    int rc = ah_request_body(req, &body, &len);
+    if (rc < 0)
+        return rc;
+    const char *type = ah_request_header(req, "Content-Type");
+    if (type && (rc = ah_response_header(resp, "Content-Type", type)) < 0)
+        return rc;
+    if ((rc = ah_response_header(resp, "X-Method", ah_request_method(req))) < 0)
+        return rc;
+    return ah_response_body(resp, body, len);
+}
+
+/* "METHOD bodylength content-type" */
+static int h_landing(ah_request *req, ah_response *resp, void *arg)
+{
+    const char *body;
+    size_t len;
+    int rc = ah_request_body(req, &body, &len);
+    if (rc < 0)
+        return rc;
+    const char *type = ah_request_header(req, "Content-Type");
+    char text_out[128];
+    snprintf(text_out, sizeof(text_out), "%s %zu %s", ah_request_method(req), len,
+             type ? type : "-");
+    return ah_response_text(resp, 200, "text/plain", text_out);
+}
+
+static int h_multi(ah_request *req, ah_response *resp, void *arg)
+{
+    int rc = ah_response_header(resp, "X-Multi", "a");
+    if (rc == 0)
+        rc = ah_response_header(resp, "x-multi", "b");
+    return rc < 0 ? rc : ah_response_text(resp, 200, "text/plain", "multi");
+}
+
+static int h_slow(ah_request *req, ah_response *resp, void *arg)
+{
+    g_inflight++;
+    if (g_inflight > g_max_inflight)
+        g_max_inflight = g_inflight;
+    int rc = ah_sleep(30);
+    g_inflight--;
+    return rc < 0 ? rc : ah_response_text(resp, 200, "text/plain", "slow");
+}
+
+static int h_sleep(ah_request *req, ah_response *resp, void *arg)
+{
+    const char *ms = ah_request_query_param(req, "ms");
+    int rc = ah_sleep(ms ? atoi(ms) : 1000);
+    return rc < 0 ? rc : ah_response_text(resp, 200, "text/plain", "slept");
+}
+
+static int redirect_to(ah_response *resp, int status, const char *where)
+{
+    ah_response_status(resp, status);
+    int rc = ah_response_header(resp, "Location", where);
+    return rc < 0 ? rc : ah_response_body(resp, "moved", 5);
+}
+
+static int h_see_other(ah_request *req, ah_response *resp, void *arg)
+{
+    return redirect_to(resp, 303, "/landing");
+}
+static int h_found(ah_request *req, ah_response *resp, void *arg)
+{
+    return redirect_to(resp, 302, "landing"); /* relative: resolved against /found */
+}
+static int h_temp(ah_request *req, ah_response *resp, void *arg)
+{
+    return redirect_to(resp, 307, "/echo");
+}
+static int h_perm(ah_request *req, ah_response *resp, void *arg)
+{
+    return redirect_to(resp, 308, "/landing");
+}
+static int h_loop(ah_request *req, ah_response *resp, void *arg)
+{
+    return redirect_to(resp, 302, "/loop");
+}
+static int h_to_b(ah_request *req, ah_response *resp, void *arg)
+{
+    char where[128];
+    snprintf(where, sizeof(where), "http://127.0.0.1:%u/auth-echo", g_port2);
+    return redirect_to(resp, 302, where);
+}
+static int h_to_a(ah_request *req, ah_response *resp, void *arg)
+{
+    return redirect_to(resp, 302, "/auth-echo");
+}
+static int h_auth_echo(ah_request *req, ah_response *resp, void *arg)
+{
+    const char *auth = ah_request_header(req, "Authorization");
+    return ah_response_text(resp, 200, "text/plain", auth ? auth : "none");
+}
+
+static int h_chunked(ah_request *req, ah_response *resp, void *arg)
+{
+    static const char *parts[] = {"first part, ", "second part, ", "the end"};
+    for (size_t i = 0; i < 3; i++) {
+        int rc = ah_response_write(resp, parts[i], strlen(parts[i]));
+        if (rc < 0)
+            return rc;
+    }
+    int rc = ah_response_trailer(resp, "X-Checksum", "abc123");
+    return rc < 0 ? rc : ah_response_end(resp);
+}
+
+static int h_compressed(ah_request *req, ah_response *resp, void *arg)
+{
+    const char *kind = arg;
+    const char *ae = ah_request_header(req, "Accept-Encoding");
+    snprintf(g_accept_encoding, sizeof(g_accept_encoding), "%s", ae ? ae : "none");
+    int wbits = strcmp(kind, "gzip") == 0 ? 31 : strcmp(kind, "deflate") == 0 ? 15 : -15;
+    size_t n;
+    unsigned char *z = compress_with(text, strlen(text), wbits, &n);
+    int rc = ah_response_header(resp, "Content-Encoding", wbits == 31 ? "gzip" : "deflate");
+    if (rc == 0)
+        rc = ah_response_body(resp, z, n);
+    free(z);
+    return rc;
+}
+
+static int h_bomb(ah_request *req, ah_response *resp, void *arg)
+{
+    int rc = ah_response_header(resp, "Content-Encoding", "gzip");
+    return rc < 0 ? rc : ah_response_body_ref(resp, bomb, bomb_len);
+}
+
+static int h_big(ah_request *req, ah_response *resp, void *arg)
+{
+    static char big[5000];
+    memset(big, 'x', sizeof(big));
+    return ah_response_body_ref(resp, big, sizeof(big));
+}
+
+static int h_status(ah_request *req, ah_response *resp, void *arg)
+{
+    ah_response_status(resp, atoi(ah_request_param(req, "code")));
+    return 0;
+}
+
+typedef struct world {
+    ah_server *srv;
+    ah_task *task;
+    uint16_t port, port2, tls_port;
+    ah_tls_ctx *tls;
+    char url[64], url2[64], tls_url[64];
+} world;
+
+static int server_task(void *arg) { return ah_server_serve(arg); }
+
+/* Start the server: two plain listeners and, with tls_cert, a TLS one. */
+static void world_start(world *w, const char *tls_cert, const char *tls_key)
+{
+    memset(w, 0, sizeof(*w));
+    setup_bodies();
+    g_inflight = g_max_inflight = g_hello_count = 0;
+    strcpy(g_accept_encoding, "unset");
+    w->srv = ah_server_new(NULL);
+    ck_assert_ptr_nonnull(w->srv);
+    struct {
+        const char *method, *pattern;
+        ah_handler_fn fn;
+        void *arg;
+    } routes[] = {
+        {"GET", "/hello", h_hello, NULL},
+        {"POST", "/echo", h_echo, NULL},
+        {"*", "/landing", h_landing, NULL},
+        {"GET", "/multi", h_multi, NULL},
+        {"GET", "/slow", h_slow, NULL},
+        {"GET", "/sleep", h_sleep, NULL},
+        {"*", "/see-other", h_see_other, NULL},
+        {"*", "/found", h_found, NULL},
+        {"*", "/temp", h_temp, NULL},
+        {"*", "/perm", h_perm, NULL},
+        {"GET", "/loop", h_loop, NULL},
+        {"GET", "/to-b", h_to_b, NULL},
+        {"GET", "/to-a", h_to_a, NULL},
+        {"GET", "/auth-echo", h_auth_echo, NULL},
+        {"GET", "/chunked", h_chunked, NULL},
+        {"GET", "/gzip", h_compressed, "gzip"},
+        {"GET", "/deflate", h_compressed, "deflate"},
+        {"GET", "/rawdeflate", h_compressed, "raw"},
+        {"GET", "/bomb", h_bomb, NULL},
+        {"GET", "/big", h_big, NULL},
+        {"GET", "/status/{code}", h_status, NULL},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        ck_assert_int_eq(ah_server_route(w->srv, routes[i].method, routes[i].pattern, routes[i].fn,
+                                         routes[i].arg),
+                         0);
+    ck_assert_int_eq(ah_server_listen(w->srv, "127.0.0.1", 0), 0);
+    ck_assert_int_eq(ah_server_listen(w->srv, "127.0.0.1", 0), 0);
+    w->port = ah_server_port(w->srv, 0);
+    w->port2 = g_port2 = ah_server_port(w->srv, 1);
+    snprintf(w->url, sizeof(w->url), "http://127.0.0.1:%u", w->port);
+    snprintf(w->url2, sizeof(w->url2), "http://127.0.0.1:%u", w->port2);
+    if (tls_cert) {
+        char err[256];
+        ah_tls_cert c = {cert(tls_cert), cert(tls_key)};
+        ah_tls_server_opts so = {.certs = &c, .ncerts = 1};
+        ck_assert_msg(ah_tls_server_ctx_new(&so, &w->tls, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_int_eq(ah_server_listen_tls(w->srv, "127.0.0.1", 0, w->tls), 0);
+        w->tls_port = ah_server_port(w->srv, 2);
+        snprintf(w->tls_url, sizeof(w->tls_url), "https://127.0.0.1:%u", w->tls_port);
+    }
+    w->task = ah_spawn(server_task, w->srv);
+    ck_assert_ptr_nonnull(w->task);
+}
+
+static void world_stop(world *w)
+{
+    ah_server_shutdown(w->srv, 0);
+    ck_assert_int_eq(ah_join(w->task), 0);
+    ah_server_free(w->srv);
+    ah_tls_ctx_free(w->tls);
+}
+
+typedef void (*client_fn)(world *w);
+
+typedef struct run_ctx {
+    client_fn fn;
+    const char *cert, *key;
+} run_ctx;
+
+static int main_world(void *arg)
+{
+    run_ctx *ctx = arg;
+    world w;
+    world_start(&w, ctx->cert, ctx->key);
+    ctx->fn(&w);
+    world_stop(&w);
+    return 0;
+}
+
+/* Run fn against a fresh server; no descriptor may be left open after. */
+static void run_world_tls(client_fn fn, const char *cert_name, const char *key_name)
+{
+    int before = ah_check_open_fds();
+    run_ctx ctx = {fn, cert_name, key_name};
+    ck_assert_int_eq(ah_run(main_world, &ctx), 0);
+    ck_assert_int_eq(ah_check_open_fds(), before);
+}
+
+static void run_world(client_fn fn) { run_world_tls(fn, NULL, NULL); }
+
+/* "base + path" in a static buffer (one of four, rotating). */
+static const char *at(const char *base, const char *path)
+{
+    static char bufs[4][256];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof(bufs[0]), "%s%s", base, path);
+    return b;
+}
+
+/* GET url, expect status, return the body (malloc'd). */
+static char *get_body(ah_client *c, const char *url, int status)
+{
+    ah_client_response *r;
+    int rc = ah_get(c, url, &r);
+    ck_assert_msg(rc == 0, "GET %s: %s (%s)", url, ah_strerror(rc), ah_client_last_error(c));
+    ck_assert_int_eq(ah_client_response_status(r), status);
+    const char *data;
+    size_t len;
+    rc = ah_client_response_body(r, &data, &len);
+    ck_assert_msg(rc == 0, "body of %s: %s (%s)", url, ah_strerror(rc), ah_client_last_error(c));
+    char *copy = strndup(data, len);
+    ah_client_response_free(r);
+    return copy;
+}
+
+static void expect_body(ah_client *c, const char *url, int status, const char *want)
+{
+    char *b = get_body(c, url, status);
+    ck_assert_str_eq(b, want);
+    free(b);
+}
+
+/* ---- round trips ---- */
+
+static void client_round_trips(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    ck_assert_ptr_nonnull(c);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/hello"), &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ck_assert_str_eq(ah_client_response_reason(r), "OK");
+    ck_assert_int_eq(ah_client_response_version(r), 11);
+    ck_assert_str_eq(ah_client_response_header(r, "content-TYPE"), "text/plain");
+    ck_assert_int_eq(ah_client_response_content_length(r), 13);
+    ck_assert_str_eq(ah_client_response_url(r), at(w->url, "/hello"));
+    ck_assert_int_eq(ah_client_response_redirects(r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_uint_eq(len, 13);
+    ck_assert_str_eq(data, "Hello, World!");
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0); /* again: the same */
+    ck_assert_str_eq(data, "Hello, World!");
+    char byte;
+    ck_assert_int_eq(ah_client_response_read(r, &byte, 1), 0); /* at the end */
+    ah_client_response_free(r);
+
+    static const char payload[] = "{\"a\": [1, 2, 3]}";
+    ck_assert_int_eq(
+        ah_post(c, at(w->url, "/echo"), payload, strlen(payload), "application/json", &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ck_assert_str_eq(ah_client_response_header(r, "Content-Type"), "application/json");
+    ck_assert_str_eq(ah_client_response_header(r, "X-Method"), "POST");
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, payload);
+    ah_client_response_free(r);
+
+    /* multi-valued headers, in order, and by index */
+    ck_assert_int_eq(ah_get(c, at(w->url, "/multi"), &r), 0);
+    ck_assert_str_eq(ah_client_response_header(r, "x-multi"), "a");
+    ck_assert_str_eq(ah_client_response_header_nth(r, "X-MULTI", 1), "b");
+    ck_assert_ptr_null(ah_client_response_header_nth(r, "X-Multi", 2));
+    ck_assert_ptr_null(ah_client_response_header(r, "X-Absent"));
+    size_t n = ah_client_response_header_count(r), seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        ck_assert_int_eq(ah_client_response_header_at(r, i, &name, &value), 0);
+        seen += strcasecmp(name, "X-Multi") == 0;
+    }
+    ck_assert_uint_eq(seen, 2);
+    ck_assert_int_eq(ah_client_response_header_at(r, n, NULL, NULL), AH_EINVAL);
+    ah_client_response_free(r);
+
+    /* a request with every field */
+    ah_client_header hs[] = {{"X-Test", "1"}, {"Content-Type", "text/plain"}};
+    ah_client_error err;
+    ah_client_request req = {.method = "PUT",
+                             .url = at(w->url, "/landing"),
+                             .headers = hs,
+                             .nheaders = 2,
+                             .body = "abcdef",
+                             .body_len = 6,
+                             .error = &err};
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_int_eq(err.code, 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "PUT 6 text/plain");
+    ah_client_response_free(r);
+
+    /* 404 is a response, not an error; streaming reads in small pieces */
+    char *nf = get_body(c, at(w->url, "/nope"), 404);
+    ck_assert_ptr_nonnull(strstr(nf, "Not Found"));
+    free(nf);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &r), 0);
+    char piece[7];
+    size_t total = 0;
+    int got;
+    while ((got = ah_client_response_read(r, piece, sizeof(piece))) > 0)
+        total += (size_t)got;
+    ck_assert_int_eq(got, 0);
+    ck_assert_uint_eq(total, 5000);
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_get_and_post_round_trip) { run_world(client_round_trips); }
+END_TEST
+
+static void client_userinfo(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    char url[128];
+    snprintf(url, sizeof(url), "http://user:p%%40ss@127.0.0.1:%u/auth-echo", w->port);
+    expect_body(c, url, 200, "Basic dXNlcjpwQHNz"); /* base64("user:p@ss") */
+    ah_client_close(c);
+}
+
+START_TEST(test_userinfo_becomes_basic_auth) { run_world(client_userinfo); }
+END_TEST
+
+static int produce(void *arg, void *buf, size_t len)
+{
+    int *step = arg;
+    static const char *parts[] = {"part one, ", "part two, ", "and three"};
+    if (*step >= 3)
+        return 0;
+    const char *p = parts[(*step)++];
+    size_t n = strlen(p);
+    ck_assert_uint_ge(len, n);
+    memcpy(buf, p, n);
+    return (int)n;
+}
+
+static void client_chunked_upload(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    int step = 0;
+    ah_client_request req = {
+        .method = "POST", .url = at(w->url, "/echo"), .body_fn = produce, .body_arg = &step};
+    ah_client_response *r;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "part one, part two, and three");
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_chunked_upload_from_a_producer) { run_world(client_chunked_upload); }
+END_TEST
+
+/* ---- the pool ---- */
+
+static void client_keepalive(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    for (int i = 0; i < 5; i++)
+        expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ck_assert_uint_eq(st.requests, 5);
+    ck_assert_uint_eq(st.reused, 4);
+    ck_assert_uint_eq(st.connections_open, 1);
+    ck_assert_uint_eq(st.connections_idle, 1);
+    ah_server_stats ss;
+    ah_server_get_stats(w->srv, &ss);
+    ck_assert_uint_eq(ss.connections_accepted, 1);
+    /* a response freed unread but small is drained: the connection stays */
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &r), 0);
+    ah_client_response_free(r);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/hello"), &r), 0);
+    ah_client_response_free(r);
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+}
+
+START_TEST(test_keepalive_reuses_one_connection) { run_world(client_keepalive); }
+END_TEST
+
+typedef struct slow_job {
+    ah_client *c;
+    const char *url;
+    int ok;
+} slow_job;
+
+static int slow_fetch(void *arg)
+{
+    slow_job *j = arg;
+    ah_client_response *r;
+    int rc = ah_get(j->c, j->url, &r);
+    if (rc < 0)
+        return rc;
+    const char *data;
+    size_t len;
+    rc = ah_client_response_body(r, &data, &len);
+    if (rc == 0 && ah_client_response_status(r) == 200)
+        j->ok++;
+    ah_client_response_free(r);
+    return rc;
+}
+
+static void client_per_host_limit(world *w)
+{
+    ah_client_opts o = {.max_per_host = 2};
+    ah_client *c = ah_client_new(&o);
+    slow_job j = {c, at(w->url, "/slow"), 0};
+    ah_group *g = ah_group_new();
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(ah_group_spawn(g, slow_fetch, &j), 0);
+    ck_assert_int_eq(ah_group_wait(g), 0);
+    ah_group_free(g);
+    ck_assert_int_eq(j.ok, 10);
+    ck_assert_int_eq(g_max_inflight, 2);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ck_assert_uint_eq(st.waiting, 0);
+    ah_client_close(c);
+}
+
+START_TEST(test_per_host_limit_caps_requests_in_flight) { run_world(client_per_host_limit); }
+END_TEST
+
+static void client_total_limit(world *w)
+{
+    /* two origins, three connections in all: the total limit holds across hosts */
+    ah_client_opts o = {.max_per_host = 10, .max_connections = 3};
+    ah_client *c = ah_client_new(&o);
+    slow_job a = {c, at(w->url, "/slow"), 0}, b = {c, at(w->url2, "/slow"), 0};
+    ah_group *g = ah_group_new();
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(ah_group_spawn(g, slow_fetch, &a), 0);
+        ck_assert_int_eq(ah_group_spawn(g, slow_fetch, &b), 0);
+    }
+    ck_assert_int_eq(ah_group_wait(g), 0);
+    ah_group_free(g);
+    ck_assert_int_eq(a.ok + b.ok, 12);
+    ck_assert_int_le(g_max_inflight, 3);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_le(st.connections_open, 3);
+    ah_client_close(c);
+}
+
+START_TEST(test_total_limit_holds_across_hosts) { run_world(client_total_limit); }
+END_TEST
+
+static void client_many(world *w)
+{
+    ah_client_opts o = {.max_per_host = 20};
+    ah_client *c = ah_client_new(&o);
+    slow_job j = {c, at(w->url, "/hello"), 0};
+    int n = ah_check_slow() ? 100 : 1000;
+    ah_group *g = ah_group_new();
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(ah_group_spawn(g, slow_fetch, &j), 0);
+    ck_assert_int_eq(ah_group_wait(g), 0);
+    ah_group_free(g);
+    ck_assert_int_eq(j.ok, n);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_le(st.connections_made, 20);
+    ck_assert_uint_eq(st.requests, (uint64_t)n);
+    ah_client_close(c);
+}
+
+START_TEST(test_thousand_concurrent_requests_share_the_pool) { run_world(client_many); }
+END_TEST
+
+typedef struct hold_job {
+    ah_client *c;
+    const char *url;
+} hold_job;
+
+static int hold_connection(void *arg)
+{
+    hold_job *j = arg;
+    char *b = get_body(j->c, j->url, 200);
+    free(b);
+    return 0;
+}
+
+static void client_pool_timeout(world *w)
+{
+    ah_client_opts o = {.max_per_host = 1, .pool_timeout_ms = 50};
+    ah_client *c = ah_client_new(&o);
+    hold_job j = {c, at(w->url, "/sleep?ms=400")};
+    ah_task *t = ah_spawn(hold_connection, &j);
+    ck_assert_int_eq(ah_sleep(50), 0); /* it holds the only slot now */
+    ah_client_error err;
+    ah_client_request req = {.url = at(w->url, "/hello"), .error = &err};
+    ah_client_response *r;
+    int64_t start = ah_now_ms();
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_ptr_null(r);
+    ck_assert_int_ge(ah_check_elapsed(start), 45);
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_POOL);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_POOL);
+    ck_assert_ptr_nonnull(strstr(err.message, "pool timeout"));
+    ck_assert_str_eq(ah_client_last_error(c), err.message);
+    ck_assert_int_eq(ah_join(t), 0);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.waiting, 0);
+    ah_client_close(c);
+}
+
+START_TEST(test_pool_wait_times_out) { run_world(client_pool_timeout); }
+END_TEST
+
+static void client_idle_timeout(world *w)
+{
+    ah_client_opts o = {.idle_timeout_ms = 50};
+    ah_client *c = ah_client_new(&o);
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_idle, 1);
+    ck_assert_int_eq(ah_sleep(150 * slow_factor()), 0); /* the reaper closes it */
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_idle, 0);
+    ck_assert_uint_eq(st.connections_open, 0);
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ah_client_close(c);
+
+    /* keep-alive off: every response closes its connection */
+    ah_client_opts off = {.idle_timeout_ms = -1};
+    c = ah_client_new(&off);
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ck_assert_uint_eq(st.connections_open, 0);
+    ah_client_close(c);
+}
+
+START_TEST(test_idle_connections_are_closed_after_the_idle_timeout)
+{
+    run_world(client_idle_timeout);
+}
+END_TEST
+
+/* ---- raw servers that misbehave on purpose ---- */
+
+typedef int (*raw_conn_fn)(ah_stream *s, int index, void *arg);
+
+typedef struct raw_server {
+    ah_listener *l;
+    uint16_t port;
+    raw_conn_fn fn;
+    void *arg;
+    ah_task *task;
+    int conns;
+    ah_tls_ctx *tls; /* set: TLS is spoken on every connection */
+    char url[64];
+} raw_server;
+
+typedef struct raw_conn {
+    raw_conn_fn fn;
+    void *arg;
+    ah_stream *s;
+    int index;
+    ah_tls_ctx *tls;
+} raw_conn;
+
+static int raw_conn_task(void *arg)
+{
+    raw_conn rc = *(raw_conn *)arg;
+    free(arg);
+    if (rc.tls) {
+        ah_stream *ts;
+        if (ah_tls_server_wrap(rc.s, rc.tls, 5000, &ts) < 0)
+            return 0; /* rc.s is closed by the failed wrap */
+        rc.s = ts;
+    }
+    int r = rc.fn(rc.s, rc.index, rc.arg);
+    ah_stream_close(rc.s);
+    return r < 0 ? 0 : r;
+}
+
+static int raw_accept_task(void *arg)
+{
+    raw_server *rs = arg;
+    for (;;) {
+        ah_stream *s;
+        int rc = ah_listener_accept(rs->l, &s, NULL);
+        if (rc < 0)
+            return 0;
+        raw_conn *c = malloc(sizeof(*c));
+        ck_assert_ptr_nonnull(c);
+        *c = (raw_conn){rs->fn, rs->arg, s, rs->conns++, rs->tls};
+        ah_task *t = ah_spawn(raw_conn_task, c);
+        ck_assert_ptr_nonnull(t);
+        ah_task_detach(t);
+    }
+}
+
+static void raw_start(raw_server *rs, raw_conn_fn fn, void *arg)
+{
+    memset(rs, 0, sizeof(*rs));
+    ck_assert_int_eq(ah_tcp_listen("127.0.0.1", 0, NULL, &rs->l), 0);
+    rs->port = ah_listener_port(rs->l);
+    rs->fn = fn;
+    rs->arg = arg;
+    snprintf(rs->url, sizeof(rs->url), "http://127.0.0.1:%u", rs->port);
+    rs->task = ah_spawn(raw_accept_task, rs);
+    ck_assert_ptr_nonnull(rs->task);
+}
+
+/* The same over TLS with certs/server.pem (closing without close_notify, as servers do). */
+static void raw_start_tls(raw_server *rs, raw_conn_fn fn, void *arg)
+{
+    raw_start(rs, fn, arg);
+    char err[256];
+    ah_tls_cert c = {cert("server.pem"), cert("server.key")};
+    ah_tls_server_opts so = {.certs = &c, .ncerts = 1};
+    ck_assert_msg(ah_tls_server_ctx_new(&so, &rs->tls, err, sizeof(err)) == 0, "%s", err);
+    snprintf(rs->url, sizeof(rs->url), "https://127.0.0.1:%u", rs->port);
+}
+
+static void raw_stop(raw_server *rs)
+{
+    ah_cancel(rs->task);
+    (void)ah_join(rs->task);
+    ah_listener_close(rs->l);
+    ah_tls_ctx_free(rs->tls); /* connections made from it keep their own reference */
+}
+
+/* Read one request head (no body). > 0, or <= 0 when the client went away. */
+static int read_request(ah_stream *s)
+{
+    char buf[8192];
+    return ah_stream_read_until(s, "\r\n\r\n", 4, buf, sizeof(buf));
+}
+
+static int send_text(ah_stream *s, const char *text_out)
+{
+    return ah_stream_write(s, text_out, strlen(text_out));
+}
+
+typedef int (*raw_main_fn)(void *arg);
+
+/* Run a client scenario in its own loop; no descriptor may be left open after. */
+static void run_main(raw_main_fn fn)
+{
+    int before = ah_check_open_fds();
+    ck_assert_int_eq(ah_run(fn, NULL), 0);
+    ck_assert_int_eq(ah_check_open_fds(), before);
+}
+
+/* Answers one request, then closes. */
+static int close_after_one(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    return send_text(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+}
+
+static int main_idle_closed(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, close_after_one, NULL);
+    ah_client *c = ah_client_new(NULL);
+    expect_body(c, at(rs.url, "/"), 200, "ok");
+    expect_body(c, at(rs.url, "/"), 200, "ok"); /* the closed one is not used */
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_uint_eq(st.reused, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_idle_connection_closed_by_server_is_not_reused) { run_main(main_idle_closed); }
+END_TEST
+
+/* The first connection answers once, then reads the next request and hangs up without an
+ * answer: the race of a keep-alive timeout with a reused connection. Later ones behave. */
+static int die_on_second_request(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    if (send_text(s, index == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                                : "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nretry") < 0)
+        return 0;
+    if (index == 0) {
+        (void)read_request(s);
+        return 0; /* closed without a word */
+    }
+    while (read_request(s) > 0)
+        if (send_text(s, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain") < 0)
+            break;
+    return 0;
+}
+
+static int main_stale_retry(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, die_on_second_request, NULL);
+    ah_client *c = ah_client_new(NULL);
+    expect_body(c, at(rs.url, "/a"), 200, "first");
+    expect_body(c, at(rs.url, "/b"), 200, "retry"); /* the dead connection was replaced */
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.retries, 1);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ck_assert_uint_eq(st.connections_open, 1);
+    expect_body(c, at(rs.url, "/c"), 200, "again");
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    /* a POST is not idempotent: no retry, the failure is reported */
+    raw_start(&rs, die_on_second_request, NULL);
+    c = ah_client_new(NULL);
+    expect_body(c, at(rs.url, "/a"), 200, "first");
+    ah_client_response *r;
+    ah_client_error err;
+    ah_client_request req = {
+        .method = "POST", .url = at(rs.url, "/b"), .body = "x", .body_len = 1, .error = &err};
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_EEOF);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_HEADERS);
+    ck_assert_ptr_nonnull(strstr(err.message, "without sending a response"));
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_uint_eq(st.connections_open, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_stale_connection_is_retried_once_for_idempotent_requests)
+{
+    run_main(main_stale_retry);
+}
+END_TEST
+
+static int main_stale_tls(void *arg)
+{
+    ah_client_opts o = {.ca_file = cert("ca.pem")};
+    raw_server rs;
+    raw_start_tls(&rs, close_after_one, NULL);
+    ah_client *c = ah_client_new(&o);
+    expect_body(c, at(rs.url, "/"), 200, "ok");
+    expect_body(c, at(rs.url, "/"), 200, "ok");
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ck_assert_uint_eq(st.retries, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    raw_start_tls(&rs, die_on_second_request, NULL);
+    c = ah_client_new(&o);
+    expect_body(c, at(rs.url, "/a"), 200, "first");
+    expect_body(c, at(rs.url, "/b"), 200, "retry");
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.retries, 1);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_stale_tls_connections_are_replaced_too) { run_main(main_stale_tls); }
+END_TEST
+
+/* Reads the request and says nothing. */
+static int mute(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    (void)ah_sleep(60 * 1000);
+    return 0;
+}
+
+/* Sends the head and 10 of 100 body bytes, then stalls. */
+static int stall_in_body(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    if (send_text(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789") < 0)
+        return 0;
+    (void)ah_sleep(60 * 1000);
+    return 0;
+}
+
+static int main_timeouts(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, mute, NULL);
+    ah_client_response *r;
+    ah_client_error err;
+
+    /* headers timeout */
+    ah_client_opts o = {.headers_timeout_ms = 100};
+    ah_client *c = ah_client_new(&o);
+    ah_client_request req = {.url = at(rs.url, "/"), .error = &err};
+    int64_t start = ah_now_ms();
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_int_ge(ah_check_elapsed(start), 90);
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_HEADERS);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_HEADERS);
+    ck_assert_ptr_nonnull(strstr(err.message, "headers timeout"));
+    ah_client_close(c);
+
+    /* read timeout while waiting for the head */
+    ah_client_opts o2 = {.read_timeout_ms = 100};
+    c = ah_client_new(&o2);
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_READ);
+    ck_assert_ptr_nonnull(strstr(ah_client_last_error(c), "read timeout"));
+    ah_client_close(c);
+
+    /* total timeout */
+    ah_client_opts o3 = {.timeout_ms = 100};
+    c = ah_client_new(&o3);
+    start = ah_now_ms();
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_int_ge(ah_check_elapsed(start), 90);
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_TOTAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "total timeout"));
+    /* the request's own total overrides the client's */
+    req.timeout_ms = 50;
+    start = ah_now_ms();
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_int_lt(ah_check_elapsed(start), 90 * slow_factor());
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_TOTAL);
+    req.timeout_ms = 0;
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    /* read timeout in the body */
+    raw_start(&rs, stall_in_body, NULL);
+    ah_client_opts o4 = {.read_timeout_ms = 100};
+    c = ah_client_new(&o4);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    char buf[200];
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 10);
+    start = ah_now_ms();
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_ETIMEDOUT);
+    ck_assert_int_ge(ah_check_elapsed(start), 90);
+    const ah_client_error *e = ah_client_response_error(r);
+    ck_assert_int_eq(e->code, AH_ETIMEDOUT);
+    ck_assert_int_eq(e->timeout, AH_CLIENT_TIMEOUT_READ);
+    ck_assert_int_eq(e->phase, AH_CLIENT_PHASE_BODY);
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_ETIMEDOUT); /* sticky */
+    ah_client_response_free(r);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0); /* a broken body closes its connection */
+    ah_client_close(c);
+
+    /* total timeout in the body */
+    ah_client_opts o5 = {.timeout_ms = 150};
+    c = ah_client_new(&o5);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETIMEDOUT);
+    ck_assert_int_eq(ah_client_response_error(r)->timeout, AH_CLIENT_TIMEOUT_TOTAL);
+    ah_client_response_free(r);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_each_timeout_reports_which_fired) { run_main(main_timeouts); }
+END_TEST
+
+typedef struct fetch_job {
+    ah_client *c;
+    const char *url;
+} fetch_job;
+
+static int fetch_forever(void *arg)
+{
+    fetch_job *j = arg;
+    ah_client_response *r;
+    int rc = ah_get(j->c, j->url, &r);
+    if (rc == 0)
+        ah_client_response_free(r);
+    return rc;
+}
+
+static int main_cancel(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, mute, NULL);
+    ah_client_opts o = {.max_per_host = 1};
+    ah_client *c = ah_client_new(&o);
+    fetch_job j = {c, at(rs.url, "/")};
+    /* one waits for the head, one for the only slot: cancel both */
+    ah_task *a = ah_spawn(fetch_forever, &j), *b = ah_spawn(fetch_forever, &j);
+    ck_assert_int_eq(ah_sleep(50), 0);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 1);
+    ck_assert_uint_eq(st.waiting, 1);
+    ck_assert_int_eq(ah_wait_for(b, 10), AH_ETIMEDOUT);
+    ck_assert_int_eq(ah_wait_for(a, 10), AH_ETIMEDOUT);
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0);
+    ck_assert_uint_eq(st.waiting, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_cancelled_fetches_give_back_their_slots) { run_main(main_cancel); }
+END_TEST
+
+typedef struct trace_log {
+    char text[8192];
+    int requests, responses;
+} trace_log;
+
+static void record(void *arg, ah_client_trace_kind kind, const char *text_in, size_t len)
+{
+    trace_log *t = arg;
+    t->requests += kind == AH_CLIENT_TRACE_REQUEST_HEAD;
+    t->responses += kind == AH_CLIENT_TRACE_RESPONSE_HEAD;
+    size_t used = strlen(t->text);
+    snprintf(t->text + used, sizeof(t->text) - used, "%.*s|", (int)len, text_in);
+}
+
+static void client_trace(world *w)
+{
+    trace_log log = {{0}, 0, 0};
+    ah_client_opts o = {.trace = record, .trace_arg = &log, .user_agent = "tester/1"};
+    ah_client *c = ah_client_new(&o);
+    expect_body(c, at(w->url, "/see-other"), 200, "GET 0 -");
+    ck_assert_int_eq(log.requests, 2);
+    ck_assert_int_eq(log.responses, 2);
+    char host[64];
+    snprintf(host, sizeof(host), "Host: 127.0.0.1:%u\r\n", w->port);
+    ck_assert_ptr_nonnull(strstr(log.text, "GET /see-other HTTP/1.1\r\n"));
+    ck_assert_ptr_nonnull(strstr(log.text, host));
+    ck_assert_ptr_nonnull(strstr(log.text, "User-Agent: tester/1\r\n"));
+    ck_assert_ptr_nonnull(strstr(log.text, "Accept-Encoding: gzip, deflate\r\n"));
+    ck_assert_ptr_nonnull(strstr(log.text, "HTTP/1.1 303 See Other\r\n"));
+    ck_assert_ptr_nonnull(strstr(log.text, "connected to"));
+    ck_assert_ptr_nonnull(strstr(log.text, "redirect 1 (303)"));
+    ah_client_close(c);
+}
+
+START_TEST(test_trace_shows_heads_and_events) { run_world(client_trace); }
+END_TEST
+
+static int ipv6_loopback_works(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int ok = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+    close(fd);
+    return ok;
+}
+
+static int main_ipv6(void *arg)
+{
+    ah_server *srv = ah_server_new(NULL);
+    ck_assert_int_eq(ah_server_route(srv, "GET", "/hello", h_hello, NULL), 0);
+    ck_assert_int_eq(ah_server_listen(srv, "::1", 0), 0);
+    ah_task *t = ah_spawn(server_task, srv);
+    trace_log log = {{0}, 0, 0};
+    ah_client_opts o = {.trace = record, .trace_arg = &log};
+    ah_client *c = ah_client_new(&o);
+    char url[64], host[64];
+    snprintf(url, sizeof(url), "http://[::1]:%u/hello", ah_server_port(srv, 0));
+    snprintf(host, sizeof(host), "Host: [::1]:%u\r\n", ah_server_port(srv, 0));
+    expect_body(c, url, 200, "Hello, World!");
+    ck_assert_ptr_nonnull(strstr(log.text, host));
+    ah_client_close(c);
+    ah_server_shutdown(srv, 0);
+    ck_assert_int_eq(ah_join(t), 0);
+    ah_server_free(srv);
+    return 0;
+}
+
+START_TEST(test_ipv6_literal_urls)
+{
+    if (!ipv6_loopback_works())
+        return; /* no IPv6 in this sandbox: nothing to test */
+    run_main(main_ipv6);
+}
+END_TEST
+
+/* A listener whose accept queue is full and never drained: further SYNs go unanswered. */
+typedef struct black_hole {
+    int listen_fd;
+    uint16_t port;
+    int filler[64];
+    int nfill;
+} black_hole;
+
+static void black_hole_open(black_hole *bh)
+{
+    bh->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(bh->listen_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(bh->listen_fd, 0), 0);
+    socklen_t len = sizeof(sin);
+    ck_assert_int_eq(getsockname(bh->listen_fd, (struct sockaddr *)&sin, &len), 0);
+    bh->port = ntohs(sin.sin_port);
+    bh->nfill = 0;
+    /* fill the backlog until a connect hangs */
+    ah_tcp_connect_opts co = {.connect_timeout_ms = 100};
+    while (bh->nfill < 64) {
+        ah_stream *s;
+        if (ah_tcp_connect("127.0.0.1", bh->port, &co, &s) < 0)
+            break;
+        bh->filler[bh->nfill++] = dup(ah_stream_fd(s));
+        ah_stream_close(s);
+    }
+}
+
+static void black_hole_close(black_hole *bh)
+{
+    while (bh->nfill)
+        close(bh->filler[--bh->nfill]);
+    close(bh->listen_fd);
+}
+
+static int main_connect_failures(void *arg)
+{
+    black_hole bh;
+    black_hole_open(&bh);
+    ah_client_opts o = {.connect_timeout_ms = 100};
+    ah_client *c = ah_client_new(&o);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/", bh.port);
+    ah_client_error err;
+    ah_client_request req = {.url = url, .error = &err};
+    ah_client_response *r;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_CONNECT);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_CONNECT);
+    ck_assert_ptr_nonnull(strstr(err.message, "connect timeout"));
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0);
+    black_hole_close(&bh);
+
+    /* refused: a port that was just free */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    socklen_t len = sizeof(sin);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    close(fd);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/", ntohs(sin.sin_port));
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ECONNREFUSED);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_CONNECT);
+    ck_assert_ptr_nonnull(strstr(err.message, "refused"));
+
+    /* a name that does not exist */
+    req.url = "http://no-such-host.invalid/";
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_EDNS);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_DNS);
+    ck_assert_ptr_nonnull(strstr(err.message, "no-such-host.invalid"));
+
+    /* bad requests never reach the network */
+    static const char *bad_urls[] = {"ftp://127.0.0.1/", "http:///x", "not a url", "http://a b/",
+                                     "mailto:x@y"};
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+        req.url = bad_urls[i];
+        ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_EINVAL);
+        ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_REQUEST);
+    }
+    ah_client_header evil = {"X-Evil", "a\r\nInjected: yes"};
+    ah_client_request bad = {
+        .url = "http://127.0.0.1:1/", .headers = &evil, .nheaders = 1, .error = &err};
+    ck_assert_int_eq(ah_client_fetch(c, &bad, &r), AH_EINVAL);
+    ah_client_header noname = {"Bad Name", "x"};
+    bad.headers = &noname;
+    ck_assert_int_eq(ah_client_fetch(c, &bad, &r), AH_EINVAL);
+    bad.headers = NULL;
+    bad.nheaders = 0;
+    bad.method = "GE T";
+    ck_assert_int_eq(ah_client_fetch(c, &bad, &r), AH_EINVAL);
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.requests, 0);
+    ah_client_close(c);
+    return 0;
+}
+
+START_TEST(test_connect_timeout_refusal_dns_and_bad_requests_are_reported)
+{
+    run_main(main_connect_failures);
+}
+END_TEST
+
+/* ---- redirects ---- */
+
+static void client_redirects(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    const char *data;
+    size_t len;
+    ah_client_header ct = {"Content-Type", "text/plain"};
+
+    /* 303: POST becomes GET without its body */
+    ah_client_request req = {.method = "POST",
+                             .url = at(w->url, "/see-other"),
+                             .headers = &ct,
+                             .nheaders = 1,
+                             .body = "payload",
+                             .body_len = 7};
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ck_assert_int_eq(ah_client_response_redirects(r), 1);
+    ck_assert_str_eq(ah_client_response_url(r), at(w->url, "/landing"));
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "GET 0 -");
+    ah_client_response_free(r);
+
+    /* 302 with POST: GET too (relative Location) */
+    req.url = at(w->url, "/found");
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "GET 0 -");
+    ah_client_response_free(r);
+
+    /* 307 keeps POST and its body */
+    req.url = at(w->url, "/temp");
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_str_eq(ah_client_response_header(r, "X-Method"), "POST");
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "payload");
+    ck_assert_str_eq(ah_client_response_url(r), at(w->url, "/echo"));
+    ah_client_response_free(r);
+
+    /* 308 too, and any method: PUT stays PUT */
+    req.url = at(w->url, "/perm");
+    req.method = "PUT";
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "PUT 7 text/plain");
+    ah_client_response_free(r);
+
+    /* a loop is stopped */
+    ah_client_error err;
+    ah_client_request loop = {.url = at(w->url, "/loop"), .error = &err};
+    ck_assert_int_eq(ah_client_fetch(c, &loop, &r), AH_EREDIRECTS);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_REDIRECT);
+    ck_assert_ptr_nonnull(strstr(err.message, "too many redirects"));
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1); /* every hop drained and reused the connection */
+    loop.max_redirects = 3;
+    uint64_t before = st.requests;
+    ck_assert_int_eq(ah_client_fetch(c, &loop, &r), AH_EREDIRECTS);
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.requests - before, 4);
+    /* or not followed at all */
+    loop.max_redirects = -1;
+    ck_assert_int_eq(ah_client_fetch(c, &loop, &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 302);
+    ck_assert_str_eq(ah_client_response_header(r, "Location"), "/loop");
+    ah_client_response_free(r);
+    ah_client_close(c);
+
+    /* credentials stay with their origin */
+    c = ah_client_new(NULL);
+    ah_client_header auth = {"Authorization", "Bearer secret"};
+    ah_client_request cross = {.url = at(w->url, "/to-b"), .headers = &auth, .nheaders = 1};
+    ck_assert_int_eq(ah_client_fetch(c, &cross, &r), 0);
+    ck_assert_str_eq(ah_client_response_url(r), at(w->url2, "/auth-echo"));
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "none");
+    ah_client_response_free(r);
+    cross.url = at(w->url, "/to-a");
+    ck_assert_int_eq(ah_client_fetch(c, &cross, &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "Bearer secret");
+    ah_client_response_free(r);
+    ah_client_close(c);
+
+    /* max_redirects < 0 in the options: 3xx come back as they are */
+    ah_client_opts o = {.max_redirects = -1};
+    c = ah_client_new(&o);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/see-other"), &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 303);
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_redirects_follow_rfc9110_rules) { run_world(client_redirects); }
+END_TEST
+
+/* ---- bodies ---- */
+
+static void client_chunked(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/chunked"), &r), 0);
+    ck_assert_int_eq(ah_client_response_content_length(r), -1);
+    ck_assert_ptr_null(ah_client_response_trailer(r, "X-Checksum")); /* not yet */
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "first part, second part, the end");
+    ck_assert_str_eq(ah_client_response_trailer(r, "x-checksum"), "abc123");
+    ah_client_response_free(r);
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+}
+
+START_TEST(test_chunked_response_with_trailers) { run_world(client_chunked); }
+END_TEST
+
+static int http10_close_delimited(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    return send_text(s, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello, world");
+}
+
+static int truncated_length(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    return send_text(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+}
+
+static int truncated_chunked(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    return send_text(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+}
+
+static int main_eof_bodies(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, http10_close_delimited, NULL);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_response_version(r), 10);
+    ck_assert_int_eq(ah_client_response_content_length(r), -1);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "hello, world");
+    ah_client_response_free(r);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0); /* ended by the close: not kept */
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    raw_start(&rs, truncated_length, NULL);
+    c = ah_client_new(NULL);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETRUNCATED);
+    ck_assert_int_eq(ah_client_response_error(r)->phase, AH_CLIENT_PHASE_BODY);
+    ck_assert_ptr_nonnull(strstr(ah_client_response_error(r)->message, "after 10 of 100"));
+    ah_client_response_free(r);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    raw_start(&rs, truncated_chunked, NULL);
+    c = ah_client_new(NULL);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    char buf[64];
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 5);
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_ETRUNCATED);
+    ah_client_response_free(r);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_close_delimited_and_truncated_bodies) { run_main(main_eof_bodies); }
+END_TEST
+
+/* Bodiless responses on one connection: 1xx before the real answer, 304 and 204 that declare
+ * a length, and HEAD. If any of them were read as having a body, the next would be garbled. */
+static int bodiless(ah_stream *s, int index, void *arg)
+{
+    static const char *answers[] = {
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\nETag: \"v1\"\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n", /* to a HEAD */
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone",
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        if (read_request(s) <= 0 || send_text(s, answers[i]) < 0)
+            return 0;
+    }
+    (void)read_request(s);
+    return 0;
+}
+
+static int main_bodiless(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, bodiless, NULL);
+    ah_client_opts o = {.body_max = 8}; /* below the lengths declared by 304 and HEAD answers */
+    ah_client *c = ah_client_new(&o);
+    expect_body(c, at(rs.url, "/1"), 200, "hi");
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/2"), &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 304);
+    ck_assert_int_eq(ah_client_response_content_length(r), 50);
+    ck_assert_str_eq(ah_client_response_header(r, "ETag"), "\"v1\"");
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_uint_eq(len, 0);
+    ah_client_response_free(r);
+    expect_body(c, at(rs.url, "/3"), 204, "");
+    ah_client_request head = {.method = "HEAD", .url = at(rs.url, "/4")};
+    ck_assert_int_eq(ah_client_fetch(c, &head, &r), 0);
+    ck_assert_int_eq(ah_client_response_content_length(r), 10000);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_uint_eq(len, 0);
+    ah_client_response_free(r);
+    expect_body(c, at(rs.url, "/5"), 200, "done");
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_head_1xx_204_304_have_no_body) { run_main(main_bodiless); }
+END_TEST
+
+static void client_head_and_status(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ah_client_request head = {.method = "HEAD", .url = at(w->url, "/hello")};
+    ck_assert_int_eq(ah_client_fetch(c, &head, &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ck_assert_int_eq(ah_client_response_content_length(r), 13);
+    ah_client_response_free(r);
+    expect_body(c, at(w->url, "/status/204"), 204, "");
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+}
+
+START_TEST(test_head_against_the_ahttp_server) { run_world(client_head_and_status); }
+END_TEST
+
+static const char *const malformed[] = {
+    "HTTP/1.1 200 OK\nContent-Length: 0\n\n",                              /* bare LF */
+    "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 0\r\n\r\n",   /* obs-fold */
+    "HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n",                       /* space, colon */
+    "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",                       /* status */
+    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", /* two lengths */
+    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", /* not a number */
+    "FOO/1.1 200 OK\r\n\r\n",                         /* not HTTP */
+    "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",       /* space in name */
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r",     /* cut in head */
+};
+#define NMALFORMED (sizeof(malformed) / sizeof(malformed[0]))
+
+static int send_malformed(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    if (index < (int)NMALFORMED)
+        (void)send_text(s, malformed[index]);
+    else
+        (void)send_text(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"
+                           "0\r\n\r\n");
+    return 0;
+}
+
+static int main_malformed(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, send_malformed, NULL);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ah_client_error err;
+    ah_client_request req = {.url = at(rs.url, "/"), .error = &err};
+    for (size_t i = 0; i < NMALFORMED; i++) {
+        int rc = ah_client_fetch(c, &req, &r);
+        int want = i == NMALFORMED - 1 ? AH_ETRUNCATED : AH_EPROTO_HTTP;
+        ck_assert_msg(rc == want, "response %zu: %s (%s)", i, ah_strerror(rc), err.message);
+        ck_assert_ptr_null(r);
+        ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_HEADERS);
+    }
+    /* a malformed chunked body fails on reading */
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_EPROTO_HTTP);
+    ah_client_response_free(r);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0);
+    ck_assert_uint_eq(st.retries, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_malformed_responses_are_rejected) { run_main(main_malformed); }
+END_TEST
+
+/* ---- compression ---- */
+
+static void client_compressed(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    static const char *paths[] = {"/gzip", "/deflate", "/rawdeflate"};
+    for (size_t i = 0; i < 3; i++) {
+        char *b = get_body(c, at(w->url, paths[i]), 200);
+        ck_assert_msg(strcmp(b, text) == 0, "%s decoded wrongly", paths[i]);
+        free(b);
+        ck_assert_str_eq(g_accept_encoding, "gzip, deflate");
+    }
+    /* streaming in small reads */
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_str_eq(ah_client_response_header(r, "Content-Encoding"), "gzip");
+    char *got = malloc(sizeof(text));
+    size_t used = 0;
+    int n;
+    while ((n = ah_client_response_read(r, got + used, 100)) > 0) {
+        used += (size_t)n;
+        ck_assert_uint_lt(used, sizeof(text));
+    }
+    ck_assert_int_eq(n, 0);
+    got[used] = '\0';
+    ck_assert_str_eq(got, text);
+    free(got);
+    ah_client_response_free(r);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+
+    /* decompression off: no Accept-Encoding, bytes as sent */
+    ah_client_opts o = {.no_decompress = 1};
+    c = ah_client_new(&o);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_str_eq(g_accept_encoding, "none");
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_uint_eq((unsigned char)data[0], 0x1f);
+    ck_assert_uint_eq((unsigned char)data[1], 0x8b);
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_gzip_and_deflate_bodies_are_decoded) { run_world(client_compressed); }
+END_TEST
+
+static void client_caps(world *w)
+{
+    ah_client_opts o = {.max_decompressed = 64 * 1024};
+    ah_client *c = ah_client_new(&o);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/bomb"), &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETOOBIG);
+    ck_assert_ptr_nonnull(strstr(ah_client_response_error(r)->message, "decompressed"));
+    ah_client_response_free(r);
+    ah_client_close(c);
+
+    ah_client_opts o2 = {.body_max = 1000};
+    c = ah_client_new(&o2);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETOOBIG);
+    ah_client_response_free(r);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0); /* decoded size is what counts */
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETOOBIG);
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_decompression_and_body_caps) { run_world(client_caps); }
+END_TEST
+
+/* ---- TLS ---- */
+
+static void client_tls(world *w)
+{
+    ah_client_opts o = {.ca_file = cert("ca.pem")};
+    ah_client *c = ah_client_new(&o);
+    for (int i = 0; i < 3; i++)
+        expect_body(c, at(w->tls_url, "/hello"), 200, "Hello, World!");
+    char *b = get_body(c, at(w->tls_url, "/gzip"), 200);
+    ck_assert_str_eq(b, text);
+    free(b);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    /* plain and TLS to the same host are different pool entries */
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 2);
+    ah_client_close(c); /* close_notify to the idle TLS connection */
+
+    /* the system store alone does not know the test CA */
+    c = ah_client_new(NULL);
+    ah_client_error err;
+    ah_client_request req = {.url = at(w->tls_url, "/hello"), .error = &err};
+    ah_client_response *r;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETLS_VERIFY);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_TLS);
+    ah_client_close(c);
+    /* a CA file that does not exist */
+    ah_client_opts missing = {.ca_file = "/nonexistent/ca.pem"};
+    c = ah_client_new(&missing);
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETLS);
+    ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/ca.pem"));
+    ah_client_close(c);
+}
+
+START_TEST(test_tls_with_verification) { run_world_tls(client_tls, "server.pem", "server.key"); }
+END_TEST
+
+static void client_tls_expired(world *w)
+{
+    ah_client_opts o = {.ca_file = cert("ca.pem")};
+    ah_client *c = ah_client_new(&o);
+    ah_client_error err;
+    ah_client_request req = {.url = at(w->tls_url, "/hello"), .error = &err};
+    ah_client_response *r;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETLS_VERIFY);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_TLS);
+    ck_assert_msg(strstr(err.message, "expired") != NULL, "%s", err.message);
+    ah_client_close(c);
+    ah_client_opts insecure = {.insecure = 1};
+    c = ah_client_new(&insecure);
+    expect_body(c, at(w->tls_url, "/hello"), 200, "Hello, World!");
+    ah_client_close(c);
+}
+
+START_TEST(test_tls_expired_certificate_fails_verification)
+{
+    run_world_tls(client_tls_expired, "expired.pem", "expired.key");
+}
+END_TEST
+
+/* ---- lifecycle ---- */
+
+typedef struct waiter_job {
+    ah_client *c;
+    const char *url;
+    int rc;
+} waiter_job;
+
+static int wait_then_fail(void *arg)
+{
+    waiter_job *j = arg;
+    ah_client_response *r;
+    j->rc = ah_get(j->c, j->url, &r);
+    if (j->rc == 0)
+        ah_client_response_free(r);
+    return 0;
+}
+
+static void client_close_wakes_waiters(world *w)
+{
+    ah_client_opts o = {.max_per_host = 1};
+    ah_client *c = ah_client_new(&o);
+    ah_client_response *held;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &held), 0); /* holds the only slot */
+    waiter_job j = {c, at(w->url, "/hello"), 1};
+    ah_task *t = ah_spawn(wait_then_fail, &j);
+    ck_assert_int_eq(ah_sleep(20), 0);
+    ah_client_close(c);
+    ck_assert_int_eq(ah_join(t), 0);
+    ck_assert_int_eq(j.rc, AH_ECLOSED);
+    /* the held response still works, and frees the client with it */
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(held, &data, &len), 0);
+    ck_assert_uint_eq(len, 5000);
+    ah_client_response_free(held);
+}
+
+START_TEST(test_close_wakes_waiters_and_outlives_responses)
+{
+    run_world(client_close_wakes_waiters);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc = tcase_create("basics");
+    tcase_add_test(tc, test_get_and_post_round_trip);
+    tcase_add_test(tc, test_userinfo_becomes_basic_auth);
+    tcase_add_test(tc, test_chunked_upload_from_a_producer);
+    tcase_add_test(tc, test_head_against_the_ahttp_server);
+    tcase_add_test(tc, test_trace_shows_heads_and_events);
+    tcase_add_test(tc, test_ipv6_literal_urls);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pool");
+    tcase_add_test(tc, test_keepalive_reuses_one_connection);
+    tcase_add_test(tc, test_per_host_limit_caps_requests_in_flight);
+    tcase_add_test(tc, test_total_limit_holds_across_hosts);
+    tcase_add_test(tc, test_thousand_concurrent_requests_share_the_pool);
+    tcase_add_test(tc, test_pool_wait_times_out);
+    tcase_add_test(tc, test_idle_connections_are_closed_after_the_idle_timeout);
+    tcase_add_test(tc, test_idle_connection_closed_by_server_is_not_reused);
+    tcase_add_test(tc, test_stale_connection_is_retried_once_for_idempotent_requests);
+    tcase_add_test(tc, test_stale_tls_connections_are_replaced_too);
+    tcase_add_test(tc, test_close_wakes_waiters_and_outlives_responses);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("failures");
+    tcase_add_test(tc, test_each_timeout_reports_which_fired);
+    tcase_add_test(tc, test_cancelled_fetches_give_back_their_slots);
+    tcase_add_test(tc, test_connect_timeout_refusal_dns_and_bad_requests_are_reported);
+    tcase_add_test(tc, test_malformed_responses_are_rejected);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("redirects");
+    tcase_add_test(tc, test_redirects_follow_rfc9110_rules);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("bodies");
+    tcase_add_test(tc, test_chunked_response_with_trailers);
+    tcase_add_test(tc, test_close_delimited_and_truncated_bodies);
+    tcase_add_test(tc, test_head_1xx_204_304_have_no_body);
+    tcase_add_test(tc, test_gzip_and_deflate_bodies_are_decoded);
+    tcase_add_test(tc, test_decompression_and_body_caps);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tls");
+    tcase_add_test(tc, test_tls_with_verification);
+    tcase_add_test(tc, test_tls_expired_certificate_fails_verification);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    int rc = ah_check_run(client_suite());
+    free(bomb);
+    return rc;
+}
