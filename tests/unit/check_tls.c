@@ -1026,11 +1026,120 @@ static int main_plain_stream(void *arg)
 START_TEST(test_queries_on_a_plain_stream) { ck_assert_int_eq(ah_run(main_plain_stream, NULL), 0); }
 END_TEST
 
+/* ---- many at once ---- */
+
+typedef struct many_tls {
+    ah_listener *l;
+    ah_tls_ctx *server_ctx, *client_ctx;
+    uint16_t port;
+    int served, echoed;
+} many_tls;
+
+static int many_serve_one(void *arg)
+{
+    void **a = arg;
+    many_tls *m = a[0];
+    ah_stream *tcp = a[1], *s;
+    free(a);
+    int rc = ah_tls_server_wrap(tcp, m->server_ctx, HANDSHAKE_MS, &s);
+    if (rc < 0)
+        return rc;
+    rc = serve_echo(NULL, s);
+    ah_stream_close(s);
+    if (rc == 0)
+        m->served++;
+    return rc;
+}
+
+static int many_accept(void *arg)
+{
+    many_tls *m = arg;
+    for (;;) {
+        ah_stream *tcp;
+        if (ah_listener_accept(m->l, &tcp, NULL) < 0)
+            return 0;
+        void **a = malloc(2 * sizeof(void *));
+        a[0] = m;
+        a[1] = tcp;
+        ah_task *t = ah_spawn(many_serve_one, a);
+        if (!t) {
+            free(a);
+            ah_stream_close(tcp);
+            continue;
+        }
+        ah_task_detach(t);
+    }
+}
+
+static int many_client(void *arg)
+{
+    many_tls *m = arg;
+    ah_stream *s;
+    int rc = connect_tls(m->port, m->client_ctx, "localhost", &s);
+    if (rc < 0)
+        return rc;
+    char msg[100], back[100];
+    memset(msg, 'a' + m->echoed % 26, sizeof(msg));
+    rc = ah_sleep(10); /* hold every connection open at once */
+    if (rc == 0)
+        rc = ah_stream_write(s, msg, sizeof(msg));
+    if (rc == 0)
+        rc = ah_stream_read_exactly(s, back, sizeof(back));
+    if (rc >= 0 && memcmp(msg, back, sizeof(msg)) != 0)
+        rc = -1;
+    if (rc >= 0)
+        rc = ah_stream_shutdown_write(s);
+    if (rc >= 0) /* the server's close_notify: a clean end on both sides */
+        rc = ah_stream_read(s, back, sizeof(back)) == 0 ? 0 : -1;
+    ah_stream_close(s);
+    if (rc >= 0)
+        m->echoed++;
+    return rc < 0 ? rc : 0;
+}
+
+static int main_many(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    many_tls m = {0};
+    ah_tcp_listen_opts lo = {.backlog = 4096};
+    ck_assert_int_eq(ah_tcp_listen("127.0.0.1", 0, &lo, &m.l), 0);
+    m.port = ah_listener_port(m.l);
+    ah_tls_cert c = {cert("server.pem"), cert("server.key")};
+    ah_tls_server_opts so = one_cert(&c);
+    char err[256];
+    ck_assert_int_eq(ah_tls_server_ctx_new(&so, &m.server_ctx, err, sizeof(err)), 0);
+    m.client_ctx = verifying_client();
+    ah_task *acc = ah_spawn(many_accept, &m);
+    ah_group *g = ah_group_new();
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(ah_group_spawn(g, many_client, &m), 0);
+    ck_assert_int_eq(ah_group_wait(g), 0);
+    ah_group_free(g);
+    ck_assert_int_eq(m.echoed, n);
+    ah_cancel(acc);
+    (void)ah_join(acc);
+    ah_listener_close(m.l);
+    ck_assert_int_eq(ah_sleep(20), 0); /* let the last server tasks finish */
+    ck_assert_int_eq(m.served, n);
+    ah_tls_ctx_free(m.server_ctx);
+    ah_tls_ctx_free(m.client_ctx);
+    return 0;
+}
+
+START_TEST(test_thousand_concurrent_tls_connections_echo)
+{
+    int before = ah_check_open_fds();
+    ck_assert_int_eq(ah_run(main_many, (void *)(intptr_t)(ah_check_slow() ? 50 : 1000)), 0);
+    ck_assert_int_eq(ah_check_open_fds(), before);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_echo_with_verified_hostname);
+    tcase_add_test(tc, test_thousand_concurrent_tls_connections_echo);
     tcase_add_test(tc, test_echo_with_verified_ipv4_address);
     tcase_add_test(tc, test_echo_with_verified_ipv6_address);
     tcase_add_test(tc, test_client_rejects_bad_certificates_with_distinct_reasons);
