@@ -18,9 +18,11 @@ typedef struct ah_addrs {
 } ah_addrs;
 
 /** Resolve host for port (family AF_UNSPEC, AF_INET or AF_INET6) into *out. Numeric addresses
- * are not looked up; /etc/hosts is honoured; answers are cached per loop for their TTL (at most
- * 5 minutes, 1,024 names). timeout_ms < 0: no limit. Returns the number of addresses, or AH_EDNS
- * (no such name / no answer), AH_ETIMEDOUT, AH_ECANCELED, AH_EINVAL (not in a task). */
+ * are not looked up (and need no task); /etc/hosts is honoured; answers are cached per loop for
+ * 60 s (libevent does not report record TTLs) in 1,024 slots chosen by hash, so two names that
+ * collide replace each other. timeout_ms < 0: no limit. Returns the number of addresses, or
+ * AH_EDNS (no such name / no answer), AH_ETIMEDOUT, AH_ECANCELED, AH_EINVAL (a name to look up
+ * outside a task). */
 AH_NODISCARD AH_EXPORT int ah_dns_resolve(const char *host, uint16_t port, int family,
                                           int64_t timeout_ms, ah_addrs *out);
 

@@ -21,7 +21,8 @@ typedef struct ah_transport_ops {
     int (*read)(void *io, void *buf, size_t len, int64_t timeout_ms);
     /** Write every byte of iov[0..iovcnt): 0 or < 0. */
     int (*writev)(void *io, const struct iovec *iov, int iovcnt, int64_t timeout_ms);
-    /** End the write direction (TCP FIN, TLS close_notify): 0 or < 0. */
+    /** End the write direction (TCP FIN, TLS close_notify): 0 or < 0. May be NULL (then
+     * ah_stream_shutdown_write only flushes). */
     int (*shutdown)(void *io, int64_t timeout_ms);
     /** Release io (closing its socket). Must not await. */
     void (*close)(void *io);
@@ -96,14 +97,14 @@ AH_EXPORT int ah_stream_shutdown_write(ah_stream *s);
  * bytes). Never awaits. NULL is ignored. */
 AH_EXPORT void ah_stream_close(ah_stream *s);
 
-/** Change the per-operation timeouts (ms; < 0 none). */
+/** Change the per-operation timeouts (ms; 0 or < 0: none, as in ah_stream_opts). */
 AH_EXPORT void ah_stream_set_timeouts(ah_stream *s, int64_t read_timeout_ms,
                                       int64_t write_timeout_ms);
 
 /** The socket beneath, or -1. */
 AH_EXPORT int ah_stream_fd(ah_stream *s);
 
-/** The transport's io pointer (e.g. for ah_tls_* queries on a TLS stream). */
+/** The transport's io pointer, as given to ah_stream_new (for code that made the transport). */
 AH_EXPORT void *ah_stream_io(ah_stream *s);
 
 /** 1 once the peer ended its direction (a read returned 0). */

@@ -57,7 +57,9 @@ AH_EXPORT uint16_t ah_listener_port(const ah_listener *l);
 /** The listening socket. */
 AH_EXPORT int ah_listener_fd(const ah_listener *l);
 
-/** Close the listener; a task blocked in ah_listener_accept gets AH_ECLOSED. */
+/** Close the listener; a task blocked in ah_listener_accept gets AH_ECLOSED. A task that may call
+ * ah_listener_accept again (one between accepts, e.g. serving the last connection) must be
+ * stopped first (cancel and join it): the listener is freed here. */
 AH_EXPORT void ah_listener_close(ah_listener *l);
 
 /** Format an address as "1.2.3.4:80" or "[::1]:80" into buf (size >= 64). Returns buf. */

@@ -253,8 +253,9 @@ int ah_response_start(ah_response *resp)
     }
     resp->state = AH__RESP_STREAMING;
     int rc = send_head(resp, -1, NULL, 0);
+    /* A streamed body goes out as it is written: stop corking this connection's output. */
     if (rc == 0)
-        rc = ah_stream_flush(resp->conn->stream);
+        rc = ah_stream_uncork(resp->conn->stream);
     return rc;
 }
 

@@ -176,12 +176,8 @@ static int numeric(const char *host, uint16_t port, int family, ah_addrs *out)
 
 int ah_dns_resolve(const char *host, uint16_t port, int family, int64_t timeout_ms, ah_addrs *out)
 {
-    ah_task *t = ah__current();
-    if (!t || !host || !out)
+    if (!host || !out)
         return AH_EINVAL;
-    int rc = ah__check(t);
-    if (rc < 0)
-        return rc;
     /* "[::1]" as written in URLs */
     char bare[HOST_MAX + 1];
     size_t hlen = strlen(host);
@@ -196,7 +192,13 @@ int ah_dns_resolve(const char *host, uint16_t port, int family, int64_t timeout_
     if (hlen == 0 || hlen > HOST_MAX)
         return AH_EDNS;
     if (numeric(host, port, family, out))
-        return 1;
+        return 1; /* no lookup, so no task needed */
+    ah_task *t = ah__current();
+    if (!t)
+        return AH_EINVAL;
+    int rc = ah__check(t);
+    if (rc < 0)
+        return rc;
 
     dns_state *st = state(t->loop);
     if (!st)

@@ -47,8 +47,8 @@ ah_stream *ah_stream_new(const ah_transport_ops *ops, void *io, const ah_stream_
 
 void ah_stream_set_timeouts(ah_stream *s, int64_t read_timeout_ms, int64_t write_timeout_ms)
 {
-    s->read_timeout_ms = read_timeout_ms;
-    s->write_timeout_ms = write_timeout_ms;
+    s->read_timeout_ms = opt_timeout(read_timeout_ms);
+    s->write_timeout_ms = opt_timeout(write_timeout_ms);
 }
 
 const ah_transport_ops *ah__stream_ops(const ah_stream *s) { return s->ops; }
@@ -244,18 +244,19 @@ static int send_all(ah_stream *s, const struct iovec *extra, int extra_cnt)
         return extra_cnt ? s->ops->writev(s->io, extra, extra_cnt, timeout) : 0;
     struct iovec iov[16];
     int rc;
+    iov[0] = (struct iovec){s->wbuf, s->wlen};
+    /* Emptied before the transport runs: if another task closes s while this write waits,
+     * nothing here touches s afterwards. */
+    s->wlen = 0;
     if (extra_cnt < 16) {
-        iov[0] = (struct iovec){s->wbuf, s->wlen};
         for (int i = 0; i < extra_cnt; i++)
             iov[i + 1] = extra[i];
         rc = s->ops->writev(s->io, iov, extra_cnt + 1, timeout);
     } else {
-        iov[0] = (struct iovec){s->wbuf, s->wlen};
         rc = s->ops->writev(s->io, iov, 1, timeout);
         if (rc == 0)
             rc = s->ops->writev(s->io, extra, extra_cnt, timeout);
     }
-    s->wlen = 0;
     return rc;
 }
 

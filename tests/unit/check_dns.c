@@ -141,11 +141,25 @@ START_TEST(test_cancelled_lookup_is_safe)
 }
 END_TEST
 
+START_TEST(test_numeric_hosts_need_no_task)
+{
+    ah_addrs a;
+    ck_assert_int_eq(ah_dns_resolve("127.0.0.1", 80, AF_UNSPEC, 1000, &a), 1);
+    ck_assert_int_eq(ah_dns_resolve("localhost", 80, AF_UNSPEC, 1000, &a), AH_EINVAL);
+    /* so a listener on a numeric address can be made before the loop runs */
+    ah_listener *l;
+    ck_assert_int_eq(ah_tcp_listen("127.0.0.1", 0, NULL, &l), 0);
+    ck_assert_uint_gt(ah_listener_port(l), 0);
+    ah_listener_close(l);
+}
+END_TEST
+
 static Suite *dns_suite(void)
 {
     Suite *s = suite_create("dns");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_numeric_hosts_skip_the_resolver);
+    tcase_add_test(tc, test_numeric_hosts_need_no_task);
     tcase_add_test(tc, test_etc_hosts_is_honoured_and_cached);
     tcase_add_test(tc, test_unanswered_lookup_times_out);
     tcase_add_test(tc, test_cancelled_lookup_is_safe);

@@ -223,6 +223,19 @@ static int h_stream(ah_request *req, ah_response *resp, void *arg)
     return rc < 0 ? rc : ah_response_end(resp);
 }
 
+/* Streams a first piece, waits, then a second: the first must reach the client before. */
+static int h_slow_stream(ah_request *req, ah_response *resp, void *arg)
+{
+    (void)req;
+    (void)arg;
+    int rc = ah_response_write(resp, "first\n", 6);
+    if (rc == 0)
+        rc = ah_sleep(300);
+    if (rc == 0)
+        rc = ah_response_write(resp, "second\n", 7);
+    return rc < 0 ? rc : ah_response_end(resp);
+}
+
 static int h_fail(ah_request *req, ah_response *resp, void *arg)
 {
     (void)req;
@@ -297,15 +310,25 @@ static void add_routes(ah_server *srv)
         const char *method, *pattern;
         ah_handler_fn fn;
     } routes[] = {
-        {"GET", "/hello", h_hello},        {"GET", "/users/{id}", h_user},
-        {"GET", "/files/*", h_files},      {"GET", "/only", h_hello},
-        {"GET", "/echo/{n}", h_echo},      {"GET", "/q", h_query},
-        {"GET", "/sleep", h_sleep},        {"POST", "/body", h_body},
-        {"POST", "/ignore", h_ignore},     {"GET", "/close", h_close},
-        {"GET", "/split", h_split},        {"GET", "/stream", h_stream},
-        {"GET", "/fail", h_fail},          {"GET", "/private", h_private},
-        {"GET", "/trace", h_trace},        {"GET", "/big", h_big},
-        {"POST", "/bytewise", h_bytewise}, {"GET", "/badlen/{n}", h_badlen},
+        {"GET", "/hello", h_hello},
+        {"GET", "/users/{id}", h_user},
+        {"GET", "/files/*", h_files},
+        {"GET", "/only", h_hello},
+        {"GET", "/echo/{n}", h_echo},
+        {"GET", "/q", h_query},
+        {"GET", "/sleep", h_sleep},
+        {"POST", "/body", h_body},
+        {"POST", "/ignore", h_ignore},
+        {"GET", "/close", h_close},
+        {"GET", "/split", h_split},
+        {"GET", "/stream", h_stream},
+        {"GET", "/fail", h_fail},
+        {"GET", "/private", h_private},
+        {"GET", "/trace", h_trace},
+        {"GET", "/big", h_big},
+        {"POST", "/bytewise", h_bytewise},
+        {"GET", "/badlen/{n}", h_badlen},
+        {"GET", "/slowstream", h_slow_stream},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         ck_assert_int_eq(
@@ -967,6 +990,32 @@ static int main_stream(void *arg)
 }
 
 START_TEST(test_streamed_chunked_response_with_trailer) { RUN(main_stream, NULL); }
+END_TEST
+
+static int main_stream_as_written(void *arg)
+{
+    (void)arg;
+    fixture fx;
+    fx_start(&fx, NULL, NULL);
+    ah_stream *c;
+    ck_assert_int_eq(ah_tcp_connect("127.0.0.1", fx.port, NULL, &c), 0);
+    const char req[] = "GET /slowstream HTTP/1.1\r\nHost: t\r\n\r\n";
+    int64_t start = ah_now_ms();
+    ck_assert_int_eq(ah_stream_write(c, req, sizeof(req) - 1), 0);
+    /* the head and the first chunk arrive while the handler still sleeps */
+    char buf[512];
+    int n = ah_stream_read_until(c, "first\n", 6, buf, sizeof(buf));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_lt(ah_check_elapsed(start), slow_x(250));
+    n = ah_stream_read_until(c, "0\r\n\r\n", 5, buf, sizeof(buf));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_ge(ah_check_elapsed(start), 290);
+    ah_stream_close(c);
+    fx_stop(&fx);
+    return 0;
+}
+
+START_TEST(test_streamed_response_is_sent_as_written) { RUN(main_stream_as_written, NULL); }
 END_TEST
 
 static int main_stream_http10(void *arg)
@@ -2147,6 +2196,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_http10_with_keepalive_is_kept_and_echoed);
     tcase_add_test(tc, test_crlf_in_handler_header_is_refused);
     tcase_add_test(tc, test_streamed_chunked_response_with_trailer);
+    tcase_add_test(tc, test_streamed_response_is_sent_as_written);
     tcase_add_test(tc, test_streamed_response_to_http10_ends_with_close);
     tcase_add_test(tc, test_large_response_body_arrives_intact);
     tcase_add_test(tc, test_handler_error_before_sending_is_500);

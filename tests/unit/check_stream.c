@@ -247,6 +247,30 @@ static int main_read_timeout(void *arg)
     return 0;
 }
 
+static int main_zero_timeout(void *arg)
+{
+    ah_stream_opts opts = {.read_timeout_ms = 30};
+    pair p;
+    make_pair(&p, &opts);
+    ah_stream_set_timeouts(p.b, 0, 0); /* 0 is "no limit", as in ah_stream_opts */
+    static const char *const pieces[] = {"late", NULL};
+    dribble d = {p.a, pieces, 0, 0};
+    ck_assert_int_eq(ah_sleep(50), 0);
+    ah_task *w = ah_spawn(dribbler, &d);
+    char buf[8];
+    ck_assert_int_eq(ah_stream_read_exactly(p.b, buf, 4), 4);
+    ck_assert_int_eq(ah_join(w), 0);
+    ah_stream_close(p.a);
+    ah_stream_close(p.b);
+    return 0;
+}
+
+START_TEST(test_zero_timeout_means_no_limit)
+{
+    ck_assert_int_eq(ah_run(main_zero_timeout, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_read_timeout_applies_per_operation)
 {
     ck_assert_int_eq(ah_run(main_read_timeout, NULL), 0);
@@ -317,6 +341,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, test_cork_gathers_writes_until_uncorked);
     tcase_add_test(tc, test_shutdown_write_keeps_reading);
     tcase_add_test(tc, test_read_timeout_applies_per_operation);
+    tcase_add_test(tc, test_zero_timeout_means_no_limit);
     tcase_add_test(tc, test_close_wakes_a_blocked_reader);
     tcase_add_test(tc, test_close_wakes_a_blocked_read_exactly);
     suite_add_tcase(s, tc);
