@@ -4,9 +4,15 @@
  *   ahttp-fetch [options] URL...
  *
  * Flags and exit codes follow curl's: 0 ok, 1 unsupported scheme, 2 bad usage, 3 malformed URL,
- * 6 DNS, 7 connect, 18 partial body (truncated), 22 HTTP error with -f, 23 write error,
- * 26 read error (-d @file), 28 timeout, 35 TLS, 47 too many redirects, 52 empty reply,
- * 55 send error, 56 receive error, 60 certificate, 61 bad content encoding, 77 CA file. */
+ * 5 proxy not resolved or malformed, 6 DNS, 7 connect, 18 partial body (truncated), 22 HTTP
+ * error with -f, 23 write error, 26 read error (-d @file), 28 timeout, 35 TLS, 47 too many
+ * redirects, 52 empty reply, 55 send error, 56 receive error (a proxy refusing CONNECT too),
+ * 60 certificate, 61 bad content encoding, 77 CA file.
+ *
+ * Cookie files (-b, -c) are read before the loop starts and written after it ends, so their
+ * blocking I/O never stalls a transfer. Like curl, the proxy environment variables (http_proxy,
+ * https_proxy, all_proxy, no_proxy and their upper-case forms) are honoured unless -x or
+ * --noproxy say otherwise. */
 #include "config.h"
 
 #include <errno.h>
@@ -48,12 +54,23 @@ static const char usage[] =
     "                             %{time_total}, %{size_download}, %{url_effective},\n"
     "                             %{num_redirects}, %{content_type}, %{exitcode},\n"
     "                             %{errormsg}; \\n \\t \\\\ escapes\n"
+    "  -b, --cookie DATA|FILE     send cookies: \"name=value; n2=v2\" as given, or those of a\n"
+    "                             Netscape cookie file (curl's); with a FILE (\"\" for none)\n"
+    "                             cookies from responses are kept for the next requests\n"
+    "  -c, --cookie-jar FILE      write every cookie to FILE at the end (\"-\": stdout)\n"
+    "  -x, --proxy [http://][user:password@]host[:port]\n"
+    "                             use this HTTP proxy (port 1080 if none); \"\" for none\n"
+    "      --noproxy LIST         hosts reached directly: names (with their subdomains),\n"
+    "                             addresses, CIDR blocks, comma-separated; \"*\" for all\n"
+    "                             (http_proxy, https_proxy, all_proxy and no_proxy from the\n"
+    "                             environment are used as curl uses them)\n"
     "  -Z, --parallel             fetch the URLs concurrently\n"
     "      --parallel-max N       at most N at a time with -Z (default 50)\n"
     "  -h, --help                 this text\n";
 
 #define READ_CHUNK (64 * 1024)
 #define MAX_HEADERS 64
+#define MAX_COOKIE_FILES 16
 #define PARALLEL_BUFFER_MAX (8 * 1024 * 1024)
 
 typedef struct options {
@@ -72,6 +89,13 @@ typedef struct options {
     int remote_name;
     const char **outputs; /* -o FILE in order */
     size_t noutputs;
+    const char *cookie_files[MAX_COOKIE_FILES]; /* -b FILE ("": the jar alone) */
+    size_t ncookie_files;
+    const char *cookie_jar; /* -c FILE */
+    ah_cookie_jar *jar;     /* with -b FILE or -c */
+    char *cookie_data;      /* -b NAME=VALUE..., joined with "; " (malloc'd) */
+    const char *proxy;      /* -x */
+    const char *no_proxy;   /* --noproxy */
 } options;
 
 typedef struct transfer {
@@ -244,6 +268,10 @@ static void trace(void *arg, ah_client_trace_kind kind, const char *text, size_t
 
 static int exit_code_of(const ah_client_error *e)
 {
+    if (e->code &&
+        (strstr(e->message, "proxy URL") || strncmp(e->message, "unsupported proxy", 17) == 0 ||
+         strncmp(e->message, "could not resolve proxy", 23) == 0))
+        return 5; /* curl's CURLE_COULDNT_RESOLVE_PROXY */
     switch (e->code) {
     case 0: return 0;
     case AH_ETIMEDOUT: return 28;
@@ -251,6 +279,10 @@ static int exit_code_of(const ah_client_error *e)
     case AH_ETLS_VERIFY: return 60;
     case AH_EREDIRECTS: return 47;
     case AH_EEOF: return 52;
+    case AH_ECONNREFUSED:
+        if (strncmp(e->message, "proxy CONNECT", 13) == 0)
+            return 56; /* curl: "CONNECT tunnel failed" */
+        break;
     case AH_ETRUNCATED: return e->phase == AH_CLIENT_PHASE_BODY ? 18 : 56;
     default: break;
     }
@@ -478,6 +510,10 @@ static int amain(void *arg)
         .insecure = o->insecure,
         .user_agent = "ahttp-fetch/" PACKAGE_VERSION,
         .trace = o->verbose ? trace : NULL,
+        .cookie_jar = o->jar,
+        .proxy = o->proxy,
+        .no_proxy = o->no_proxy,
+        .use_env_proxy = 1,
     };
     if (o->parallel) {
         co.max_per_host = (size_t)o->parallel_max;
@@ -649,6 +685,55 @@ static int add_header(options *o, char *arg)
     return 0;
 }
 
+/* -b "name=value; ...": sent as is (several are joined into one Cookie line). */
+static int add_cookie_data(options *o, const char *data)
+{
+    size_t old = o->cookie_data ? strlen(o->cookie_data) : 0, len = strlen(data);
+    char *p = realloc(o->cookie_data, old + 2 + len + 1);
+    if (!p)
+        return 27;
+    if (old)
+        memcpy(p + old, "; ", 2);
+    memcpy(p + (old ? old + 2 : 0), data, len + 1);
+    o->cookie_data = p;
+    return 0;
+}
+
+/* The jar of -b FILE / -c, with the -b files read into it (before the loop: blocking is fine).
+ * A file that does not exist is no error, as with curl (-c names one to be made). NULL: out of
+ * memory. */
+static ah_cookie_jar *load_cookies(const options *o)
+{
+    ah_cookie_jar *jar = ah_cookie_jar_new();
+    for (size_t i = 0; jar && i < o->ncookie_files; i++) {
+        if (!o->cookie_files[i][0])
+            continue; /* -b "": the jar alone */
+        int n = ah_cookie_jar_load(jar, o->cookie_files[i]);
+        if (n == AH_ENOMEM) {
+            ah_cookie_jar_free(jar);
+            return NULL;
+        }
+        if (n >= 0 && o->verbose)
+            fprintf(stderr, "* %d cookies read from %s\n", n, o->cookie_files[i]);
+        else if (n < 0 && (n != -ENOENT || o->verbose) && (!o->silent || o->show_error))
+            fprintf(stderr, "ahttp-fetch: cannot read cookies from %s: %s\n", o->cookie_files[i],
+                    ah_strerror(n));
+    }
+    return jar;
+}
+
+/* -c FILE after the loop: a failure is reported but, as with curl, does not change the exit
+ * code (the transfers themselves went as they went). */
+static void save_cookies(const options *o)
+{
+    int n = ah_cookie_jar_save(o->jar, o->cookie_jar);
+    if (n < 0 && (!o->silent || o->show_error))
+        fprintf(stderr, "ahttp-fetch: failed to save cookies in %s: %s\n", o->cookie_jar,
+                ah_strerror(n));
+    else if (n >= 0 && o->verbose)
+        fprintf(stderr, "* %d cookies written to %s\n", n, o->cookie_jar);
+}
+
 static void raise_nofile_limit(void)
 {
     struct rlimit rl;
@@ -680,7 +765,8 @@ int main(int argc, char **argv)
         O_CACERT,
         O_COMPRESSED,
         O_CONNECT_TIMEOUT,
-        O_PARALLEL_MAX
+        O_PARALLEL_MAX,
+        O_NOPROXY
     };
     static const struct option longopts[] = {
         {"request", required_argument, NULL, 'X'},
@@ -705,6 +791,10 @@ int main(int argc, char **argv)
         {"write-out", required_argument, NULL, 'w'},
         {"parallel", no_argument, NULL, 'Z'},
         {"parallel-max", required_argument, NULL, O_PARALLEL_MAX},
+        {"cookie", required_argument, NULL, 'b'},
+        {"cookie-jar", required_argument, NULL, 'c'},
+        {"proxy", required_argument, NULL, 'x'},
+        {"noproxy", required_argument, NULL, O_NOPROXY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -715,7 +805,7 @@ int main(int argc, char **argv)
     int c, rc = 0;
     opterr = 0;
     while (rc == 0 &&
-           (c = getopt_long(argc, argv, ":X:H:d:o:OiILkm:fsSvw:Zh", longopts, NULL)) != -1) {
+           (c = getopt_long(argc, argv, ":X:H:d:o:OiILkm:fsSvw:Zb:c:x:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'X': o.method = optarg; break;
         case 'H':
@@ -754,10 +844,22 @@ int main(int argc, char **argv)
             if (parse_int(optarg, 1, 10000, &o.parallel_max) < 0)
                 rc = bad_usage("bad --parallel-max '%s' (1..10000)", optarg);
             break;
+        case 'b':
+            if (strchr(optarg, '=')) /* curl: with a '=' it is cookies to send, not a file */
+                rc = add_cookie_data(&o, optarg);
+            else if (o.ncookie_files == MAX_COOKIE_FILES)
+                rc = bad_usage("more than %s cookie files", "16");
+            else
+                o.cookie_files[o.ncookie_files++] = optarg;
+            break;
+        case 'c': o.cookie_jar = optarg; break;
+        case 'x': o.proxy = optarg; break;
+        case O_NOPROXY: o.no_proxy = optarg; break;
         case 'h':
             fputs(usage, stdout);
             free(outputs);
             free(o.body);
+            free(o.cookie_data);
             return 0;
         case ':': rc = bad_usage("option '%s' needs an argument", argv[optind - 1]); break;
         default:
@@ -772,9 +874,16 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && optind >= argc)
         rc = bad_usage("%s", "no URL given");
+    if (rc == 0 && o.cookie_data) {
+        if (o.nheaders == MAX_HEADERS)
+            rc = bad_usage("more than %s headers", "64");
+        else
+            o.headers[o.nheaders++] = (ah_client_header){"Cookie", o.cookie_data};
+    }
     if (rc) {
         free(outputs);
         free(o.body);
+        free(o.cookie_data);
         return rc;
     }
     if (o.max_redirs == -2)
@@ -829,6 +938,8 @@ int main(int argc, char **argv)
             t->out_path = t->remote_name;
         }
     }
+    if (rc == 0 && (o.ncookie_files || o.cookie_jar) && !(o.jar = load_cookies(&o)))
+        rc = 27;
     if (rc == 0) {
         raise_nofile_limit();
         app a = {.o = &o, .transfers = ts, .ntransfers = n};
@@ -839,11 +950,15 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = ts[i].exit_code;
+        if (o.cookie_jar)
+            save_cookies(&o);
     }
+    ah_cookie_jar_free(o.jar);
     for (size_t i = 0; i < n; i++)
         free(ts[i].buffered);
     free(ts);
     free(outputs);
     free(o.body);
+    free(o.cookie_data);
     return rc;
 }

@@ -26,11 +26,27 @@
  * ah_client_response_free (it may drain the rest of a body) and ah_client_close (it sends TLS
  * close_notify to idle connections). Each returns AH_ECANCELED / AH_ETIMEDOUT as any await.
  *
- * What is not here (yet): cookies, proxies, HTTP/2, Expect: 100-continue, request pipelining. */
+ * Cookies: give the client a jar (ah_client_opts.cookie_jar, see ahttp/cookie.h) and every
+ * response's Set-Cookie lines are stored in it — those of redirect hops too — and every request,
+ * each redirect hop included, carries the Cookie header the jar has for its URL.
+ *
+ * Proxies: an HTTP proxy (ah_client_opts.proxy, or http_proxy / https_proxy from the environment
+ * with use_env_proxy) carries http:// requests in absolute form ("GET http://host/path
+ * HTTP/1.1"), over connections to the proxy that all such requests share; https:// requests go
+ * through a CONNECT tunnel, with TLS from end to end (the origin's certificate is verified, the
+ * proxy sees only ciphertext), pooled per origin and proxy. Credentials in the proxy URL are
+ * sent as Proxy-Authorization: Basic to the proxy only. A proxy that refuses the CONNECT fails
+ * the fetch with AH_ECONNREFUSED in the CONNECT phase and a message such as "proxy CONNECT
+ * refused: 407 Proxy Authentication Required (proxy http://10.0.0.1:3128)"; its answer to a
+ * plain http request (a 407 too) is the response.
+ *
+ * What is not here (yet): HTTP/2, Expect: 100-continue, request pipelining, HTTPS and SOCKS
+ * proxies. */
 #ifndef AHTTP_CLIENT_H
 #define AHTTP_CLIENT_H
 
 #include <ahttp/common.h>
+#include <ahttp/cookie.h>
 #include <ahttp/error.h>
 
 AH_BEGIN_DECLS
@@ -78,6 +94,25 @@ typedef struct ah_client_opts {
     const char *cert_file; /**< client certificate, for servers that ask */
     const char *key_file;  /**< its key */
     int insecure;          /**< 1: do not verify servers at all (explicit opt-out) */
+    /** Cookies stored from responses and sent with requests, or NULL for none. Borrowed: the
+     * caller keeps ownership, and the jar must outlive the client. */
+    ah_cookie_jar *cookie_jar;
+    /** An HTTP proxy for every request: "http://[user:password@]host[:port]" (the scheme may be
+     * left out; the port is 1080 when absent, as curl has it; user and password are
+     * percent-decoded). "" means no proxy, and no proxy from the environment either. NULL: none,
+     * unless use_env_proxy. A malformed or non-http proxy URL fails every fetch with AH_EINVAL. */
+    const char *proxy;
+    /** Hosts reached directly, never through a proxy: a comma- or space-separated list of names
+     * (each matches itself and its subdomains; a leading dot is ignored), IP addresses, CIDR
+     * blocks ("10.0.0.0/8", "fd00::/8") and "*" for every host. NULL: none, unless
+     * use_env_proxy. */
+    const char *no_proxy;
+    /** 1: where proxy (or no_proxy) is NULL, take it from the environment as curl does:
+     * http_proxy for http:// URLs (HTTP_PROXY too, but not when REQUEST_METHOD is set: in a CGI
+     * program that name comes from a request's "Proxy:" header), https_proxy or HTTPS_PROXY for
+     * https:// ones, all_proxy or ALL_PROXY for either when those are unset, and no_proxy or
+     * NO_PROXY. The environment is read once, by ah_client_new. */
+    int use_env_proxy;
     /** Called with what is sent and received, for -v style logs (may be NULL). text is not
      * NUL-terminated and is valid only during the call. Must not await. */
     void (*trace)(void *arg, ah_client_trace_kind kind, const char *text, size_t len);

@@ -1,14 +1,18 @@
-/* The client: options, requests on the wire, the one retry on a stale connection, redirects
- * (RFC 9110 §15.4) and errors that say what happened. The pool is client_pool.c, responses
- * client_response.c. */
+/* The client: options, requests on the wire (cookies from the jar, the absolute form for a
+ * proxy), the one retry on a stale connection, redirects (RFC 9110 §15.4), Set-Cookie stored
+ * from every response, and errors that say what happened. The pool is client_pool.c, responses
+ * client_response.c, proxies client_proxy.c. */
 #include "client_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* A producer's body is sent in chunks of at most this size. */
 #define BODY_CHUNK (16 * 1024)
+/* A Cookie header value this long is built on the stack; a longer one takes a malloc. */
+#define COOKIE_STACK 2048
 
 /* ---- errors and traces ---- */
 
@@ -108,12 +112,18 @@ ah_client *ah_client_new(const ah_client_opts *opts)
     c->ca_dir = dup_opt(o->ca_dir, &oom);
     c->cert_file = dup_opt(o->cert_file, &oom);
     c->key_file = dup_opt(o->key_file, &oom);
+    c->proxy = dup_opt(o->proxy, &oom);
+    c->no_proxy = NULL; /* ah__proxy_setup: from the options or the environment */
     o->user_agent = c->user_agent;
     o->ca_file = c->ca_file;
     o->ca_dir = c->ca_dir;
     o->cert_file = c->cert_file;
     o->key_file = c->key_file;
+    o->proxy = c->proxy;
     c->refs = 1;
+    if (!oom && ah__proxy_setup(c) < 0)
+        oom = 1;
+    o->no_proxy = c->no_proxy;
     if (oom) {
         ah__client_unref(c);
         return NULL;
@@ -134,6 +144,9 @@ void ah__client_unref(ah_client *c)
     free(c->ca_dir);
     free(c->cert_file);
     free(c->key_file);
+    free(c->proxy);
+    free(c->no_proxy);
+    ah__proxy_free(c);
     free(c);
 }
 
@@ -236,17 +249,30 @@ static const ah_client_header *find_header(const ah_client_header *h, size_t n, 
 
 static void base64(buf *b, const unsigned char *s, size_t n)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        char out[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
-                       i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
-        buf_add(b, out, 4);
+    for (size_t i = 0; i < n; i += 48) { /* 48 bytes in, 64 out */
+        char out[65];
+        buf_add(b, out, ah__base64(s + i, n - i < 48 ? n - i : 48, out));
     }
+}
+
+/* The jar's Cookie value for u: in stack[0..COOKIE_STACK) or, if longer, a malloc'd string
+ * (*heap, which the caller frees). NULL when there is none (or no memory for it). */
+static const char *jar_cookies(ah_client *c, const ah_url *u, char *stack, char **heap)
+{
+    *heap = NULL;
+    int64_t now_s = (int64_t)time(NULL);
+    int n = ah_cookie_jar_header(c->opts.cookie_jar, u, now_s, stack, COOKIE_STACK);
+    if (n <= 0)
+        return NULL;
+    if (n < COOKIE_STACK)
+        return stack;
+    if (!(*heap = malloc((size_t)n + 1)))
+        return NULL;
+    if (ah_cookie_jar_header(c->opts.cookie_jar, u, now_s, *heap, (size_t)n + 1) != n) {
+        free(*heap); /* cannot happen: nothing ran in between */
+        *heap = NULL;
+    }
+    return *heap;
 }
 
 /* One request as it goes out. */
@@ -266,8 +292,24 @@ static int method_has_body(const char *m)
     return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
-/* The head of rq into b; *close_after: the request asked for Connection: close. */
-static void build_head(ah_client *c, const outreq *rq, buf *b, int *close_after)
+/* "host[:port]" of u as Host and the absolute form write it (the port if not the default). */
+static void buf_authority(buf *b, const ah_url *u)
+{
+    int v6 = strchr(u->host, ':') != NULL;
+    buf_adds(b, v6 ? "[" : "");
+    buf_adds(b, u->host);
+    buf_adds(b, v6 ? "]" : "");
+    if (u->port != ah_url_default_port(u->scheme)) {
+        char port[8];
+        snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
+        buf_adds(b, port);
+    }
+}
+
+/* The head of rq into b; *close_after: the request asked for Connection: close. forward: the
+ * proxy the request goes to in absolute form (RFC 9112 §3.2.2), or NULL. */
+static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward, buf *b,
+                       int *close_after)
 {
     const ah_url *u = rq->url;
     char *target = ah_url_target(u);
@@ -277,6 +319,11 @@ static void build_head(ah_client *c, const outreq *rq, buf *b, int *close_after)
     }
     buf_adds(b, rq->method);
     buf_add(b, " ", 1);
+    if (forward) { /* never the userinfo, which became Authorization */
+        buf_adds(b, u->scheme);
+        buf_add(b, "://", 3);
+        buf_authority(b, u);
+    }
     buf_adds(b, target);
     buf_add(b, " HTTP/1.1\r\n", 11);
     free(target);
@@ -284,16 +331,8 @@ static void build_head(ah_client *c, const outreq *rq, buf *b, int *close_after)
     if (h) {
         buf_header(b, "Host", h->value);
     } else {
-        int v6 = strchr(u->host, ':') != NULL;
         buf_adds(b, "Host: ");
-        buf_adds(b, v6 ? "[" : "");
-        buf_adds(b, u->host);
-        buf_adds(b, v6 ? "]" : "");
-        if (u->port != ah_url_default_port(u->scheme)) {
-            char port[8];
-            snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
-            buf_adds(b, port);
-        }
+        buf_authority(b, u);
         buf_add(b, "\r\n", 2);
     }
     if (c->opts.user_agent[0] && !find_header(rq->headers, rq->nheaders, "User-Agent"))
@@ -312,6 +351,11 @@ static void build_head(ah_client *c, const outreq *rq, buf *b, int *close_after)
             free(creds);
         }
     }
+    if (forward && forward->authorization &&
+        !find_header(rq->headers, rq->nheaders, "Proxy-Authorization"))
+        buf_header(b, "Proxy-Authorization", forward->authorization);
+    char cookie_stack[COOKIE_STACK], *cookie_heap = NULL;
+    const char *cookies = c->opts.cookie_jar ? jar_cookies(c, u, cookie_stack, &cookie_heap) : NULL;
     *close_after = 0;
     for (size_t i = 0; i < rq->nheaders; i++) {
         const char *name = rq->headers[i].name;
@@ -320,8 +364,22 @@ static void build_head(ah_client *c, const outreq *rq, buf *b, int *close_after)
             continue;
         if (strcasecmp(name, "Connection") == 0 && strcasestr(rq->headers[i].value, "close"))
             *close_after = 1;
+        if (cookies && strcasecmp(name, "Cookie") == 0) {
+            /* one Cookie line (RFC 6265 §5.4): the caller's pairs, then the jar's */
+            buf_adds(b, name);
+            buf_add(b, ": ", 2);
+            buf_adds(b, rq->headers[i].value);
+            buf_add(b, "; ", 2);
+            buf_adds(b, cookies);
+            buf_add(b, "\r\n", 2);
+            cookies = NULL;
+            continue;
+        }
         buf_header(b, name, rq->headers[i].value);
     }
+    if (cookies)
+        buf_header(b, "Cookie", cookies);
+    free(cookie_heap);
     if (rq->body_fn) {
         buf_header(b, "Transfer-Encoding", "chunked");
     } else if (rq->body || method_has_body(rq->method)) {
@@ -337,7 +395,8 @@ static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *cl
 {
     ah_client *c = f->c;
     buf head = {0};
-    build_head(c, rq, &head, close_after);
+    build_head(c, rq, conn->host->via == AH__VIA_FORWARD ? conn->host->proxy : NULL, &head,
+               close_after);
     if (head.oom) {
         free(head.p);
         return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
@@ -499,6 +558,22 @@ static void drop_header(ah_client_header *h, size_t *n, const char *name)
     *n = o;
 }
 
+/* Keep the cookies a response sets (of every hop: a login often answers with a redirect). */
+static void store_cookies(ah_client *c, const ah_url *u, const ah_client_response *resp)
+{
+    int64_t now_s = (int64_t)time(NULL);
+    const char *name, *value;
+    for (size_t i = 0; ah_client_response_header_at(resp, i, &name, &value) == 0; i++) {
+        if (strcasecmp(name, "Set-Cookie") != 0)
+            continue;
+        int rc = ah_cookie_jar_set(c->opts.cookie_jar, u, value, now_s);
+        if (rc <= 0)
+            ah__client_tracef(c, "Set-Cookie ignored (%s): %.200s",
+                              rc == 0 ? "malformed, refused, or deleting nothing" : ah_strerror(rc),
+                              value);
+    }
+}
+
 static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client_header *headers,
                            ah_client_response **out)
 {
@@ -536,6 +611,8 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
         rc = exchange(f, &rq, &resp);
         if (rc < 0)
             break;
+        if (c->opts.cookie_jar)
+            store_cookies(c, &cur, resp);
         int status = ah_client_response_status(resp);
         const char *location = ah__response_location(resp);
         if (max_redirects < 0 || !is_redirect(status) || !location)

@@ -8,6 +8,26 @@
 #include <ahttp/client.h>
 #include <ahttp/url.h>
 
+/* ---- proxies (client_proxy.c) ---- */
+
+/* An HTTP proxy, from the options or the environment. */
+typedef struct ah__proxy {
+    char *host; /* lower-case; an IPv6 address without brackets */
+    uint16_t port;
+    char *authorization; /* "Basic ..." for Proxy-Authorization, or NULL */
+    char *name;          /* "http://host:port" for messages: never the credentials */
+} ah__proxy;
+
+/* Room for why a proxy URL is bad. */
+#define AH__PROXY_WHY_MAX 200
+
+/* How a connection reaches the origin. */
+typedef enum ah__via {
+    AH__VIA_DIRECT,  /* straight to the origin */
+    AH__VIA_FORWARD, /* to a proxy, requests in absolute form (http://) */
+    AH__VIA_TUNNEL,  /* to a proxy, CONNECT, then TLS with the origin (https://) */
+} ah__via;
+
 /* ---- connections and the pool (client_pool.c) ---- */
 
 struct ah__chost;
@@ -38,13 +58,17 @@ typedef struct ah__cwaiter {
     struct ah__cwaiter *prev, *next;
 } ah__cwaiter;
 
-/* One (scheme, host, port): its connections and the tasks waiting for one. */
+/* One (scheme, host, port) and way there: its connections and the tasks waiting for one. For a
+ * FORWARD one, name and port are the proxy's (every http:// origin shares its connections); for
+ * a TUNNEL one they are the origin's, reached through proxy. */
 typedef struct ah__chost {
     char *name;
     uint16_t port;
     int tls;
-    size_t open;  /* idle + busy + being made */
-    size_t users; /* ah__pool_get calls using the entry (it is not freed under them) */
+    ah__via via;
+    const ah__proxy *proxy; /* NULL for DIRECT */
+    size_t open;            /* idle + busy + being made */
+    size_t users;           /* ah__pool_get calls using the entry (it is not freed under them) */
     ah__cconn *idle;
     ah__cwaiter *wait_head, *wait_tail;
     struct ah__chost *hash_next;
@@ -56,7 +80,10 @@ typedef struct ah__chost {
 
 struct ah_client {
     ah_client_opts opts; /* defaults filled in; strings point into the copies below */
-    char *user_agent, *ca_file, *ca_dir, *cert_file, *key_file;
+    char *user_agent, *ca_file, *ca_dir, *cert_file, *key_file, *proxy, *no_proxy;
+    ah__proxy *http_proxy, *https_proxy; /* NULL: direct */
+    int proxy_error[2]; /* [0] http, [1] https: a bad proxy URL fails the requests using it */
+    char proxy_error_message[2][AH__PROXY_WHY_MAX];
     ah_tls_ctx *tls;
     ah__chost *hosts[AH__CLIENT_BUCKETS];
     ah__cconn *lru_head, *lru_tail; /* idle connections, newest first */
@@ -115,6 +142,27 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
 void ah__response_set_origin(ah_client_response *r, char *url, int redirects, int64_t total_until);
 /* The Location header of a redirect response, or NULL. */
 const char *ah__response_location(const ah_client_response *r);
+
+/* ---- proxies (client_proxy.c) ---- */
+
+/* Choose the proxies from the options (and the environment if use_env_proxy): fills
+ * c->http_proxy, c->https_proxy, c->no_proxy; a bad proxy URL sets c->proxy_error[]. 0 or
+ * AH_ENOMEM. */
+int ah__proxy_setup(ah_client *c);
+void ah__proxy_free(ah_client *c);
+/* The proxy that u's request goes through into *out, NULL for a direct connection. 0, or
+ * AH_EINVAL (described) when the proxy for u's scheme was given but is malformed. */
+int ah__proxy_for(ah__fetch *f, const ah_url *u, const ah__proxy **out);
+/* 1 if host (lower-case, IPv6 without brackets) is in the no_proxy list. */
+int ah__no_proxy_match(const char *list, const char *host);
+/* Ask the proxy at the other end of s for a tunnel to u's origin (CONNECT), within the connect
+ * timeout. 0 once the proxy answered 2xx; failures are described (AH_ECONNREFUSED for a refusal,
+ * with its status). proxy_peer names the proxy's address in messages. */
+int ah__proxy_connect(ah__fetch *f, ah_stream *s, const ah__proxy *p, const ah_url *u,
+                      const char *proxy_peer);
+/* Base64 of in[0..n) into out (room for 4 * ((n + 2) / 3) + 1 bytes, NUL-terminated); returns the
+ * length written. */
+size_t ah__base64(const void *in, size_t n, char *out);
 
 /* ---- decompression (decompress.c) ---- */
 

@@ -1,6 +1,7 @@
-/* The client's connection pool: one entry per (scheme, host, port) with its idle connections
- * and its queue of waiting tasks; limits per host and in all; keep-alive with an idle reaper;
- * making connections (DNS, TCP, TLS) with each failure told apart.
+/* The client's connection pool: one entry per (scheme, host, port) and way there (direct, through
+ * an HTTP proxy, through a CONNECT tunnel) with its idle connections and its queue of waiting
+ * tasks; limits per host and in all; keep-alive with an idle reaper; making connections (DNS, TCP,
+ * CONNECT, TLS) with each failure told apart.
  *
  * Accounting: `open` (per host and per client) counts every connection that holds a slot: idle,
  * busy, or being made. A slot is taken before the first await of the task that will use it, so
@@ -20,22 +21,25 @@
 
 /* ---- hosts ---- */
 
-static unsigned host_hash(const char *name, uint16_t port, int tls)
+static unsigned host_hash(const char *name, uint16_t port, int tls, ah__via via)
 {
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * 16777619u;
     h = (h ^ port) * 16777619u;
     h = (h ^ (unsigned)tls) * 16777619u;
+    h = (h ^ (unsigned)via) * 16777619u;
     return h % AH__CLIENT_BUCKETS;
 }
 
-/* The entry for the origin, made if need be (NULL when out of memory). */
-static ah__chost *host_get(ah_client *c, const char *name, uint16_t port, int tls)
+/* The entry for the origin and way there, made if need be (NULL when out of memory). */
+static ah__chost *host_get(ah_client *c, const char *name, uint16_t port, int tls, ah__via via,
+                           const ah__proxy *proxy)
 {
-    unsigned b = host_hash(name, port, tls);
+    unsigned b = host_hash(name, port, tls, via);
     for (ah__chost *h = c->hosts[b]; h; h = h->hash_next)
-        if (h->port == port && h->tls == tls && strcmp(h->name, name) == 0)
+        if (h->port == port && h->tls == tls && h->via == via && h->proxy == proxy &&
+            strcmp(h->name, name) == 0)
             return h;
     ah__chost *h = calloc(1, sizeof(*h));
     if (!h || !(h->name = strdup(name))) {
@@ -44,6 +48,8 @@ static ah__chost *host_get(ah_client *c, const char *name, uint16_t port, int tl
     }
     h->port = port;
     h->tls = tls;
+    h->via = via;
+    h->proxy = proxy;
     h->hash_next = c->hosts[b];
     c->hosts[b] = h;
     return h;
@@ -54,7 +60,7 @@ static void host_maybe_free(ah_client *c, ah__chost *h)
 {
     if (h->open || h->wait_head || h->users)
         return;
-    ah__chost **pp = &c->hosts[host_hash(h->name, h->port, h->tls)];
+    ah__chost **pp = &c->hosts[host_hash(h->name, h->port, h->tls, h->via)];
     while (*pp != h)
         pp = &(*pp)->hash_next;
     *pp = h->hash_next;
@@ -304,37 +310,55 @@ static int numeric_host(const char *host)
     return inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
 }
 
-/* DNS, TCP connect and TLS handshake for conn (whose stream is NULL). */
+/* out = a b c, cut to size (a peer name longer than AH__PEER_MAX is only for messages). */
+static void peer_name(char *out, size_t size, const char *a, const char *b, const char *c)
+{
+    if (snprintf(out, size, "%s%s%s", a, b, c) >= (int)size)
+        out[size - 1] = '\0';
+}
+
+static void host_port(char *out, size_t size, const char *host, uint16_t port)
+{
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(out, size, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port);
+}
+
+/* DNS, TCP connect, the proxy's tunnel if any, and TLS handshake for conn (whose stream is
+ * NULL). Through a proxy the name resolved and the address connected to are the proxy's; TLS
+ * is always with the origin, u. */
 static int open_stream(ah__fetch *f, const ah_url *u, ah__cconn *conn)
 {
     ah_client *c = f->c;
     const ah_client_opts *o = &c->opts;
-    char where[AH__PEER_MAX];
-    int v6 = strchr(u->host, ':') != NULL;
-    snprintf(where, sizeof(where), "%s%s%s:%u", v6 ? "[" : "", u->host, v6 ? "]" : "",
-             (unsigned)u->port);
-    snprintf(conn->peer, sizeof(conn->peer), "%s", where);
+    const ah__proxy *proxy = conn->host->proxy;
+    const char *host = proxy ? proxy->host : u->host;
+    uint16_t port = proxy ? proxy->port : u->port;
+    const char *what = proxy ? "proxy " : ""; /* in messages: what we connect to */
+    char where[AH__PEER_MAX], origin[AH__PEER_MAX], addr[AH__PEER_MAX];
+    host_port(where, sizeof(where), host, port);
+    host_port(origin, sizeof(origin), u->host, u->port);
+    peer_name(conn->peer, sizeof(conn->peer), what, where, "");
     int rc;
     /* Resolving first (the answer is cached for the connect) tells a DNS timeout apart. */
-    if (!numeric_host(u->host)) {
+    if (!numeric_host(host)) {
         ah_addrs addrs;
-        rc = ah_dns_resolve(u->host, u->port, AF_UNSPEC, o->dns_timeout_ms, &addrs);
+        rc = ah_dns_resolve(host, port, AF_UNSPEC, o->dns_timeout_ms, &addrs);
         if (rc < 0) {
             ah_client_timeout which =
                 ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_DNS);
             if (rc == AH_EDNS)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which,
-                                       "could not resolve host: %s", u->host);
+                                       "could not resolve %s: %s", proxy ? "proxy" : "host", host);
             if (which == AH_CLIENT_TIMEOUT_DNS)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which,
-                                       "DNS timeout (%lld ms) resolving %s",
-                                       (long long)o->dns_timeout_ms, u->host);
+                                       "DNS timeout (%lld ms) resolving %s%s",
+                                       (long long)o->dns_timeout_ms, what, host);
             if (which == AH_CLIENT_TIMEOUT_TOTAL)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which,
-                                       "total timeout (%lld ms) resolving %s",
-                                       (long long)f->total_ms, u->host);
-            return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which, "resolving %s: %s", u->host,
-                                   ah_strerror(rc));
+                                       "total timeout (%lld ms) resolving %s%s",
+                                       (long long)f->total_ms, what, host);
+            return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which, "resolving %s%s: %s", what,
+                                   host, ah_strerror(rc));
         }
     }
     ah_stream_opts so = {.read_timeout_ms = o->read_timeout_ms,
@@ -343,32 +367,42 @@ static int open_stream(ah__fetch *f, const ah_url *u, ah__cconn *conn)
                               .dns_timeout_ms = o->dns_timeout_ms,
                               .stream = &so};
     ah_stream *s;
-    rc = ah_tcp_connect(u->host, u->port, &co, &s);
+    rc = ah_tcp_connect(host, port, &co, &s);
     if (rc < 0) {
         ah_client_timeout which =
             ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_CONNECT);
         if (rc == AH_EDNS)
-            return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which, "could not resolve host: %s",
-                                   u->host);
+            return ah__client_fail(f, rc, AH_CLIENT_PHASE_DNS, which, "could not resolve %s: %s",
+                                   proxy ? "proxy" : "host", host);
         if (rc == AH_ECONNREFUSED)
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
-                                   "connection refused by %s", where);
+                                   "connection refused by %s%s", what, where);
         if (which == AH_CLIENT_TIMEOUT_CONNECT)
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
-                                   "connect timeout (%lld ms) to %s",
-                                   (long long)o->connect_timeout_ms, where);
+                                   "connect timeout (%lld ms) to %s%s",
+                                   (long long)o->connect_timeout_ms, what, where);
         if (which == AH_CLIENT_TIMEOUT_TOTAL)
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
-                                   "total timeout (%lld ms) connecting to %s",
-                                   (long long)f->total_ms, where);
-        return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which, "connect to %s: %s", where,
-                               ah_strerror(rc));
+                                   "total timeout (%lld ms) connecting to %s%s",
+                                   (long long)f->total_ms, what, where);
+        return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which, "connect to %s%s: %s", what,
+                               where, ah_strerror(rc));
     }
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
+    snprintf(addr, sizeof(addr), "%s", where);
     if (getpeername(ah_stream_fd(s), (struct sockaddr *)&ss, &len) == 0)
-        ah_sockaddr_str((struct sockaddr *)&ss, conn->peer, sizeof(conn->peer));
-    ah__client_tracef(c, "connected to %s (%s)", where, conn->peer);
+        ah_sockaddr_str((struct sockaddr *)&ss, addr, sizeof(addr));
+    ah__client_tracef(c, "connected to %s%s (%s)", what, where, addr);
+    if (conn->host->via == AH__VIA_TUNNEL) {
+        if ((rc = ah__proxy_connect(f, s, proxy, u, addr)) < 0) {
+            ah_stream_close(s);
+            return rc;
+        }
+        peer_name(conn->peer, sizeof(conn->peer), origin, " via proxy ", addr);
+    } else {
+        peer_name(conn->peer, sizeof(conn->peer), what, addr, "");
+    }
     if (conn->host->tls) {
         if ((rc = tls_context(f)) < 0) {
             ah_stream_close(s);
@@ -380,22 +414,22 @@ static int open_stream(ah__fetch *f, const ah_url *u, ah__cconn *conn)
             ah_client_timeout which =
                 ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_TLS);
             if (rc == AH_ETLS || rc == AH_ETLS_VERIFY)
-                return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which, "TLS with %s: %s", where,
+                return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which, "TLS with %s: %s", origin,
                                        ah_tls_last_error());
             if (which == AH_CLIENT_TIMEOUT_TLS)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which,
                                        "TLS handshake timeout (%lld ms) with %s",
-                                       (long long)o->tls_timeout_ms, where);
+                                       (long long)o->tls_timeout_ms, origin);
             if (which == AH_CLIENT_TIMEOUT_TOTAL)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which,
                                        "total timeout (%lld ms) in the TLS handshake with %s",
-                                       (long long)f->total_ms, where);
+                                       (long long)f->total_ms, origin);
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which, "TLS handshake with %s: %s",
-                                   where, ah_strerror(rc));
+                                   origin, ah_strerror(rc));
         }
         s = ts;
         ah_stream_set_timeouts(s, o->read_timeout_ms, o->write_timeout_ms);
-        ah__client_tracef(c, "TLS %s with %s, ALPN %s", ah_tls_version(s), where,
+        ah__client_tracef(c, "TLS %s with %s, ALPN %s", ah_tls_version(s), origin,
                           ah_tls_alpn(s) ? ah_tls_alpn(s) : "none");
     }
     conn->stream = s;
@@ -481,12 +515,19 @@ int ah__pool_get(ah__fetch *f, const ah_url *u, ah__cconn **out)
     if (c->closing)
         return ah__client_fail(f, AH_ECLOSED, AH_CLIENT_PHASE_POOL, AH_CLIENT_TIMEOUT_NONE,
                                "the client is closed");
-    ah__chost *h = host_get(c, u->host, u->port, strcmp(u->scheme, "https") == 0);
+    int tls = strcmp(u->scheme, "https") == 0;
+    const ah__proxy *proxy;
+    int rc = ah__proxy_for(f, u, &proxy);
+    if (rc < 0)
+        return rc;
+    /* through a proxy, http:// requests of every origin share the connections to the proxy */
+    ah__chost *h = !proxy ? host_get(c, u->host, u->port, tls, AH__VIA_DIRECT, NULL)
+                   : tls  ? host_get(c, u->host, u->port, 1, AH__VIA_TUNNEL, proxy)
+                          : host_get(c, proxy->host, proxy->port, 0, AH__VIA_FORWARD, proxy);
     if (!h)
         return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_POOL, AH_CLIENT_TIMEOUT_NONE,
                                "out of memory");
     h->users++; /* h stays while we use it, whatever happens while we wait */
-    int rc = 0;
     ah__cconn *conn = take_idle(c, h);
     if (conn) {
         ah__client_tracef(c, "reusing the connection to %s", conn->peer);

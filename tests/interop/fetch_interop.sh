@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # ahttp-fetch against real servers: nginx (static 10 MB download, HEAD, redirects, -f, gzip,
-# parallel), Python's http.server (HTTP/1.0, and a close-delimited body), and ahttp-serve over
-# HTTPS (a verified certificate, an expired one). Plus the exit codes of bad usage (2), a
-# malformed URL (3, as curl), a refused port (7) and a timeout (28).
+# parallel; cookies set with add_header and echoed from $http_cookie, through -c/-b files that
+# curl reads and writes too; nginx as a forward proxy for http:// with -x, proxy credentials,
+# http_proxy / no_proxy / --noproxy, and its refusal of CONNECT), Python's http.server (HTTP/1.0,
+# and a close-delimited body), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and
+# ahttp-serve over HTTPS (a verified certificate, an expired one). Plus the exit codes of bad
+# usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
 # Every port is ephemeral, every wait is bounded by `timeout`, every background process is killed
 # by PID on exit. Needs $top_builddir and $AH_CERTS (both exported by `make check`).
 set -uo pipefail
+# ahttp-fetch honours these as curl does: none from the caller's environment, only the tests' own.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 build="${top_builddir:-.}"
 certs="${AH_CERTS:-$(cd "$(dirname "$0")/../../certs" && pwd)}"
@@ -120,7 +125,11 @@ start_serve() {
     tls_port=$(grep -o 'https://[^ ]*' "$log" | head -1 | sed 's#.*:\([0-9]*\)/#\1#')
 }
 
+serve_port=
+serve_tls_port=
 if start_serve --port 0 --https-port 0 --tls-cert "$certs/server.pem" --tls-key "$certs/server.key"; then
+    serve_port=$port
+    serve_tls_port=$tls_port
     start=$(date +%s%N)
     run_fetch -m 1 "http://127.0.0.1:$port/sleep?ms=3000"
     elapsed=$((($(date +%s%N) - start) / 1000000))
@@ -167,6 +176,7 @@ else
         >"$ng/root/files/text.txt"
     chmod 644 "$ng/root/files/"*
     nport=$(free_port)
+    pport=$(free_port) # nginx as a forward proxy (user:s3cret)
     cat >"$ng/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -190,6 +200,29 @@ http {
         location = /hello { default_type text/plain; return 200 "hello from nginx\n"; }
         location = /old { return 302 /hello; }
         location = /loop { return 302 /loop; }
+        location = /setcookie {
+            add_header Set-Cookie "ngx=v1; Path=/; HttpOnly" always;
+            add_header Set-Cookie "sess=s1" always;
+            default_type text/plain;
+            return 200 "set\n";
+        }
+        location = /cookie-redirect {
+            add_header Set-Cookie "hop=h1; Path=/" always;
+            return 302 /cookie;
+        }
+        location = /cookie { default_type text/plain; return 200 "cookie: \$http_cookie\n"; }
+    }
+    server {
+        listen 127.0.0.1:$pport;
+        access_log $ng/proxy.log;
+        location / {
+            if (\$http_proxy_authorization != "Basic dXNlcjpzM2NyZXQ=") {
+                add_header Proxy-Authenticate 'Basic realm="proxy"' always;
+                return 407;
+            }
+            proxy_pass http://\$http_host\$request_uri;
+            proxy_set_header Proxy-Authorization "";
+        }
     }
 }
 EOF
@@ -252,6 +285,89 @@ EOF
             fail "nginx: plain text (exit $rc)" "$work/err"
         fi
 
+        # cookies: -c writes the jar at the end, -b reads it back (curl's file format both ways)
+        run_fetch -c "$work/jar.txt" "$base/setcookie"
+        if [ "$rc" = 0 ] && grep -q $'^#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\tngx\tv1$' "$work/jar.txt" &&
+            grep -q $'^127.0.0.1\tFALSE\t/\tFALSE\t0\tsess\ts1$' "$work/jar.txt"; then
+            pass "nginx: -c writes Set-Cookie's cookies to a Netscape cookie file"
+        else
+            fail "nginx: -c (exit $rc)" "$work/jar.txt" "$work/err"
+        fi
+        run_fetch -b "$work/jar.txt" "$base/cookie"
+        check "nginx: -b FILE sends them back" 0 "^cookie: ngx=v1; sess=s1$"
+        run_fetch -b "" "$base/setcookie" "$base/cookie"
+        check "nginx: -b \"\" keeps cookies from one URL to the next" 0 "^cookie: ngx=v1; sess=s1$"
+        run_fetch "$base/setcookie" "$base/cookie"
+        check "nginx: no cookie engine without -b/-c" 0 "^cookie: $"
+        run_fetch -b 'a=1; b=2' "$base/cookie"
+        check "nginx: -b NAME=VALUE is sent as given" 0 "^cookie: a=1; b=2$"
+        run_fetch -L -b "" "$base/cookie-redirect"
+        check "nginx: a cookie set by a redirect goes with the next hop" 0 "^cookie: hop=h1$"
+        run_fetch -s -c - "$base/setcookie"
+        check "nginx: -c - writes the jar to stdout" 0 $'^127.0.0.1\tFALSE\t/\tFALSE\t0\tsess\ts1$'
+        if command -v curl >/dev/null 2>&1; then
+            out=$(timeout 30 curl -s -b "$work/jar.txt" "$base/cookie" 2>&1)
+            if [ "$out" = "cookie: sess=s1; ngx=v1" ] || [ "$out" = "cookie: ngx=v1; sess=s1" ]; then
+                pass "curl reads the cookie file ahttp-fetch wrote"
+            else
+                fail "curl -b on ahttp-fetch's file: '$out'" "$work/jar.txt"
+            fi
+            timeout 30 curl -s -o /dev/null -c "$work/curljar.txt" "$base/setcookie"
+            run_fetch -b "$work/curljar.txt" "$base/cookie"
+            if [ "$rc" = 0 ] && grep -q "^cookie: " "$work/out" && grep -q "ngx=v1" "$work/out" &&
+                grep -q "sess=s1" "$work/out"; then
+                pass "ahttp-fetch reads the cookie file curl wrote"
+            else
+                fail "ahttp-fetch -b on curl's file (exit $rc)" "$work/curljar.txt" "$work/out" "$work/err"
+            fi
+        else
+            skip "cookie files with curl" "curl not installed"
+        fi
+
+        # nginx as a forward proxy: absolute-form requests, credentials, the environment
+        proxy="http://user:s3cret@127.0.0.1:$pport"
+        # how many requests for 127.0.0.1:$1... the proxy has logged
+        proxied() { grep -c "\"GET http://127.0.0.1:$1" "$ng/proxy.log" 2>/dev/null || true; }
+        run_fetch -x "$proxy" "$base/hello"
+        check "nginx proxy: -x carries http:// in absolute form" 0 "^hello from nginx$"
+        if [ "$(proxied "$nport/hello HTTP/1.1\" 200")" != 1 ]; then
+            fail "nginx proxy: its log lacks the absolute-form request" "$ng/proxy.log"
+        fi
+        if [ -n "$serve_port" ]; then
+            run_fetch -x "$proxy" "http://127.0.0.1:$serve_port/hello"
+            check "nginx proxy: to ahttp-serve" 0 "^Hello, World!$"
+        fi
+        run_fetch -i -x "http://127.0.0.1:$pport" "$base/hello"
+        check "nginx proxy: without credentials its 407 is the answer" 0 "^HTTP/1.1 407"
+        run_fetch -f -x "http://wrong:pass@127.0.0.1:$pport" "$base/hello"
+        check "nginx proxy: wrong credentials with -f exit 22" 22 "" "407"
+        before=$(proxied "$nport")
+        http_proxy="$proxy" run_fetch "$base/hello"
+        check "nginx proxy: http_proxy from the environment" 0 "^hello from nginx$"
+        if [ "$(proxied "$nport")" != $((before + 1)) ]; then
+            fail "nginx proxy: http_proxy was not used" "$ng/proxy.log"
+        fi
+        http_proxy="$proxy" no_proxy="localhost,127.0.0.1" run_fetch "$base/hello"
+        check "nginx proxy: no_proxy goes direct" 0 "^hello from nginx$"
+        http_proxy="$proxy" run_fetch --noproxy '*' "$base/hello"
+        check "nginx proxy: --noproxy '*' goes direct" 0 "^hello from nginx$"
+        run_fetch -x "$proxy" --noproxy 127.0.0.0/8 "$base/hello"
+        check "nginx proxy: --noproxy with a CIDR block goes direct" 0 "^hello from nginx$"
+        http_proxy="$proxy" run_fetch -x "" "$base/hello"
+        check "nginx proxy: -x \"\" ignores the environment" 0 "^hello from nginx$"
+        if [ "$(proxied "$nport")" != $((before + 1)) ]; then
+            fail "nginx proxy: a request meant to go direct went through it" "$ng/proxy.log"
+        fi
+        run_fetch -b "" -x "$proxy" "$base/setcookie" "$base/cookie"
+        check "nginx proxy: cookies through the proxy" 0 "^cookie: ngx=v1; sess=s1$"
+        if [ -n "$serve_tls_port" ]; then
+            run_fetch --cacert "$certs/ca.pem" -x "$proxy" "https://127.0.0.1:$serve_tls_port/hello"
+            check "nginx proxy: a refused CONNECT exits 56 and says so" 56 "" \
+                "proxy CONNECT refused: 400"
+        fi
+        run_fetch -x "socks5://127.0.0.1:$pport" "$base/hello"
+        check "an unsupported proxy scheme exits 5" 5 "" "unsupported proxy scheme"
+
         urls=()
         for i in $(seq 1 40); do urls+=("$base/hello"); done
         run_fetch -Z --parallel-max 10 -w '%{http_code}\n' "${urls[@]}"
@@ -309,6 +425,89 @@ EOF
         eport=$(sed -n 's/^port \([0-9]*\)/\1/p' "$work/eof.log" | head -1)
         run_fetch -w '%{size_download}' "http://127.0.0.1:$eport/"
         check "python: close-delimited HTTP/1.0 body read to the end" 0 "^28000$"
+    fi
+fi
+
+# ---- a CONNECT proxy (Python) in front of ahttp-serve's HTTPS ----
+
+if [ ! -x "$python" ] || [ -z "$serve_tls_port" ]; then
+    skip "CONNECT proxy" "no $python or no ahttp-serve"
+else
+    cat >"$work/connect_proxy.py" <<'EOF'
+import socket, socketserver, threading
+AUTH = "Basic dXNlcjpzM2NyZXQ="  # user:s3cret
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        head = []
+        while True:
+            line = self.rfile.readline(8192)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            head.append(line.decode("latin-1").rstrip("\r\n"))
+        if not head:
+            return
+        method, target, _ = head[0].split(" ", 2)
+        auth = [h.split(":", 1)[1].strip() for h in head[1:]
+                if h.lower().startswith("proxy-authorization:")]
+        print(head[0], "auth" if auth == [AUTH] else "noauth", flush=True)
+        if method != "CONNECT" or auth != [AUTH]:
+            self.wfile.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                             b"Content-Length: 0\r\n\r\n")
+            return
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host.strip("[]"), int(port)))
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        def pipe(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        t = threading.Thread(target=pipe, args=(upstream, self.connection), daemon=True)
+        t.start()
+        pipe(self.connection, upstream)
+        t.join(10)
+        upstream.close()
+class S(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+s = S(("127.0.0.1", 0), H)
+print("port", s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+    timeout 120 "$python" -u "$work/connect_proxy.py" >"$work/connect.log" 2>&1 &
+    pids+=($!)
+    if ! wait_for_text "$work/connect.log" "port"; then
+        fail "python CONNECT proxy did not start" "$work/connect.log"
+    else
+        cport=$(sed -n 's/^port \([0-9]*\)/\1/p' "$work/connect.log" | head -1)
+        cproxy="http://user:s3cret@127.0.0.1:$cport"
+        tls_base="https://127.0.0.1:$serve_tls_port"
+        run_fetch --cacert "$certs/ca.pem" -x "$cproxy" "https://localhost:$serve_tls_port/hello"
+        check "CONNECT proxy: HTTPS through the tunnel, the origin's certificate verified" 0 \
+            "^Hello, World!$"
+        if ! grep -q "^CONNECT localhost:$serve_tls_port HTTP/1.1 auth$" "$work/connect.log"; then
+            fail "CONNECT proxy: no authenticated CONNECT localhost:$serve_tls_port" "$work/connect.log"
+        fi
+        https_proxy="$cproxy" run_fetch "$tls_base/hello"
+        check "CONNECT proxy: https_proxy from the environment; unknown CA exits 60" 60 "" \
+            "certificate verify failed"
+        tunnels=$(grep -c "^CONNECT" "$work/connect.log")
+        https_proxy="$cproxy" run_fetch --cacert "$certs/ca.pem" "$tls_base/hello" "$tls_base/hello"
+        check "CONNECT proxy: two requests" 0 "^Hello, World!Hello, World!$"
+        if [ "$(grep -c "^CONNECT" "$work/connect.log")" != $((tunnels + 1)) ]; then
+            fail "CONNECT proxy: two requests did not share one tunnel" "$work/connect.log"
+        fi
+        run_fetch --cacert "$certs/ca.pem" -x "http://127.0.0.1:$cport" "$tls_base/hello"
+        check "CONNECT proxy: a 407 to CONNECT exits 56 with the status" 56 "" \
+            "proxy CONNECT refused: 407 Proxy Authentication Required"
     fi
 fi
 
