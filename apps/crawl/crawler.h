@@ -1,0 +1,139 @@
+/* ahttp-crawl's internals shared by main.c (options, fetching), frontier.c (per-host queues,
+ * scope, scheduling, resuming) and output.c (JSON lines and the state log, written through
+ * ah_to_thread by one writer task). Not part of the library. */
+#ifndef AH_CRAWLER_H
+#define AH_CRAWLER_H
+
+#include <regex.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ahttp/ahttp.h>
+
+#include "crawl.h"
+
+#define MAX_PATTERNS 16
+#define HOST_BUCKETS 1024
+#define READ_CHUNK (64 * 1024)
+#define CRAWL_DELAY_MAX_MS 60000 /* a robots.txt cannot stall us for longer than this per page */
+#define IDLE_POLL_MS 100         /* idle workers look again this often (signals, delays) */
+
+typedef struct options {
+    int concurrency, per_host;
+    int64_t delay_ms;
+    long max_pages; /* 0: no limit */
+    int max_depth;  /* < 0: no limit */
+    int same_host, same_domain;
+    regex_t include[MAX_PATTERNS], exclude[MAX_PATTERNS];
+    int ninclude, nexclude;
+    const char *user_agent;
+    int64_t timeout_ms;
+    size_t max_body;
+    const char *cacert;
+    int insecure, ignore_robots, follow_nofollow, quiet;
+    const char *output, *state;
+} options;
+
+typedef struct bufout {
+    int fd; /* -1: not in use */
+    char *data;
+    size_t len, cap;
+    int error; /* the first write error */
+} bufout;
+
+typedef struct write_job {
+    int fd;
+    char *data;
+    size_t len;
+} write_job;
+
+typedef struct item {
+    struct item *next;
+    int depth;
+    char url[];
+} item;
+
+enum { ROBOTS_UNKNOWN, ROBOTS_FETCHING, ROBOTS_READY };
+
+typedef struct crawl_host {
+    struct crawl_host *bucket_next, *next;
+    char *origin; /* "http://example.com:8080" */
+    item *head, *tail;
+    size_t pending;
+    int inflight;
+    int64_t next_ms; /* no request before this (ah_now_ms) */
+    int64_t delay_ms;
+    int robots_state;
+    crawl_robots *robots;
+} crawl_host;
+
+typedef struct errors {
+    unsigned long timeout, dns, connect, tls, http, other, status_4xx, status_5xx;
+} errors;
+
+typedef struct crawler {
+    options *o;
+    ah_client *client;
+    crawl_seen seen;
+    crawl_host *buckets[HOST_BUCKETS];
+    crawl_host *hosts, *rr; /* all hosts; rr: where the next scan starts */
+    size_t queued;          /* items in all host queues */
+    int inflight;           /* requests in flight (robots.txt ones too) */
+    long started;           /* pages taken from the frontier */
+    ah_event *changed;
+    char **seed_hosts;
+    size_t nseeds;
+    /* output */
+    bufout out, state;
+    ah_event *writer_wake;
+    int finishing;
+    /* summary */
+    unsigned long pages, robots_denied;
+    uint64_t bytes;
+    errors err;
+    int64_t start_ms;
+} crawler;
+
+typedef struct sbuf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+/* Set by SIGINT/SIGTERM (and by a failed output write): take no new URL. */
+extern volatile sig_atomic_t stop_requested;
+
+/* ---- output.c ---- */
+int write_job_run(void *arg);
+void write_job_free(void *arg);
+void sb_add(sbuf *b, const char *s, size_t n);
+void sb_str(sbuf *b, const char *s);
+void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string (null for NULL). */
+void sb_json(sbuf *b, const char *s);
+/* Append to an output buffer and wake the writer task. */
+void out_append(crawler *c, bufout *b, const char *s, size_t n);
+/* The writer task: flushes c->out, then c->state, through ah_to_thread until c->finishing. */
+int writer_task(void *arg);
+/* Log "what url [depth]" to the state file, if there is one. */
+void state_log(crawler *c, const char *what, const char *url, int depth);
+
+/* ---- frontier.c ---- */
+/* The length of "scheme://authority" at the start of a normalised URL. */
+size_t origin_len(const char *url);
+/* Queue a normalised URL unless seen (log: write "seen" to the state): 1 queued, 0 not, < 0. */
+int frontier_add(crawler *c, const char *url, int depth, int log);
+/* frontier_add for a discovered URL (link or redirect): --max-depth and the scope rules first. */
+int frontier_offer(crawler *c, const char *url, int depth);
+enum { PICK_DONE = -1, PICK_WAIT = 0, PICK_PAGE = 1, PICK_ROBOTS = 2 };
+/* Choose the next piece of work. On PICK_PAGE *it is the URL (a request slot of *hp is taken);
+ * on PICK_ROBOTS the robots.txt of *hp is to be fetched (slot taken); on PICK_WAIT *wait_ms is
+ * how long nothing can start. */
+int pick(crawler *c, crawl_host **hp, item **it, int64_t *wait_ms);
+/* A request to h has ended: give its slot back. */
+void slot_release(crawler *c, crawl_host *h);
+/* Replay the state log read at start (see frontier.c). */
+int replay_state(crawler *c, char *text, size_t len);
+
+#endif

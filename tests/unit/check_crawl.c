@@ -1,0 +1,328 @@
+/* The crawler's plain parts (apps/crawl): robots.txt parsing and matching (group choice,
+ * wildcards, '$', longest match, Allow on ties, Crawl-delay, empty files), URL normalisation and
+ * the seen set, and link extraction from awkward HTML with gumbo. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../apps/crawl/crawl.h"
+#include "checkutil.h"
+
+#define UA "ahttp-crawl/0.1"
+
+static crawl_robots *robots(const char *text)
+{
+    crawl_robots *r = crawl_robots_parse(text, strlen(text), UA);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+START_TEST(test_robots_star_group_applies_without_a_specific_one)
+{
+    crawl_robots *r = robots("User-agent: *\nDisallow: /private/\n\nUser-agent: otherbot\n"
+                             "Disallow: /\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/public/x.html"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/private/"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/private/a?b=1"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/privatex"), 1);
+    crawl_robots_free(r);
+}
+END_TEST
+
+START_TEST(test_robots_most_specific_group_wins)
+{
+    /* our own group replaces '*' entirely (it is not merged with it) */
+    crawl_robots *r = robots("User-agent: *\nDisallow: /\n\n"
+                             "User-agent: ahttp\nDisallow: /short/\n\n"
+                             "User-Agent: AHTTP-Crawl\nDisallow: /mine/\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/short/x"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/mine/x"), 0);
+    crawl_robots_free(r);
+    /* a group with several User-agent lines, and two groups for us are merged */
+    r = robots("User-agent: a\nUser-agent: ahttp-crawl\nDisallow: /one\n"
+               "User-agent: b\nDisallow: /other\n"
+               "User-agent: ahttp-crawl\nDisallow: /two\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/one"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/two"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/other"), 1);
+    crawl_robots_free(r);
+    /* no group for us and no '*': everything allowed */
+    r = robots("User-agent: otherbot\nDisallow: /\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/x"), 1);
+    crawl_robots_free(r);
+}
+END_TEST
+
+START_TEST(test_robots_wildcards_and_end_anchor)
+{
+    crawl_robots *r = robots("User-agent: *\nDisallow: /*.php$\nDisallow: /a*/b\n"
+                             "Disallow: /exact$\nDisallow: /*?session=\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/index.php"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/dir/index.php"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/index.php?x=1"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/index.phps"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/abc/b"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/a/b/c"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/a/c"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/exact"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/exactly"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/x?session=42"), 0);
+    crawl_robots_free(r);
+}
+END_TEST
+
+START_TEST(test_robots_longest_match_wins_and_allow_wins_ties)
+{
+    crawl_robots *r = robots("User-agent: *\nDisallow: /folder/\nAllow: /folder/page\n"
+                             "Allow: /tie\nDisallow: /tie\n"
+                             "Allow: /p\nDisallow: /p*x\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/folder/other"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/folder/page.html"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/tie/x"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/pax"), 0); /* "/p*x" is longer than "/p" */
+    ck_assert_int_eq(crawl_robots_allowed(r, "/pa"), 1);
+    crawl_robots_free(r);
+}
+END_TEST
+
+START_TEST(test_robots_crawl_delay_comments_and_odd_lines)
+{
+    crawl_robots *r = robots("\xEF\xBB\xBF# comment\r\nUser-agent: * # all\r\n"
+                             "Crawl-delay: 1.5\r\nDisallow: /x # not /x/y? yes, prefix\r\n"
+                             "Sitemap: http://example.com/s.xml\r\nnonsense line\r\n"
+                             "Disallow:\r\n");
+    ck_assert_int_eq(crawl_robots_delay_ms(r), 1500);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/x/y"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/y"), 1);
+    crawl_robots_free(r);
+    r = robots("User-agent: *\nDisallow: /\n");
+    ck_assert_int_eq(crawl_robots_delay_ms(r), -1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/anything"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/robots.txt"), 1);
+    crawl_robots_free(r);
+}
+END_TEST
+
+START_TEST(test_robots_empty_missing_and_unreachable)
+{
+    crawl_robots *r = robots("");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/"), 1);
+    crawl_robots_free(r);
+    r = robots("User-agent: *\nDisallow:\n"); /* empty Disallow allows all */
+    ck_assert_int_eq(crawl_robots_allowed(r, "/a"), 1);
+    crawl_robots_free(r);
+    r = crawl_robots_allow_all(); /* a 404 robots.txt */
+    ck_assert_int_eq(crawl_robots_allowed(r, "/private/"), 1);
+    crawl_robots_free(r);
+    r = crawl_robots_disallow_all(); /* a 5xx or a timeout */
+    ck_assert_int_eq(crawl_robots_allowed(r, "/"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/index.html"), 0);
+    crawl_robots_free(r);
+}
+END_TEST
+
+static void assert_canonical(const char *in, const char *want)
+{
+    char *out;
+    int rc = crawl_url_canonical(in, &out);
+    ck_assert_msg(rc == 0, "%s: rc %d", in, rc);
+    ck_assert_str_eq(out, want);
+    free(out);
+}
+
+START_TEST(test_normalize_cases)
+{
+    assert_canonical("HTTP://Example.COM/a", "http://example.com/a");
+    assert_canonical("http://example.com:80/a", "http://example.com/a");
+    assert_canonical("https://example.com:443/a", "https://example.com/a");
+    assert_canonical("http://example.com:8080/a", "http://example.com:8080/a");
+    assert_canonical("https://example.com:80/a", "https://example.com:80/a");
+    assert_canonical("http://example.com", "http://example.com/");
+    assert_canonical("http://example.com/a/./b/../c", "http://example.com/a/c");
+    assert_canonical("http://example.com/a#frag", "http://example.com/a");
+    assert_canonical("http://example.com/%7euser/%2fx%3F", "http://example.com/~user/%2Fx%3F");
+    assert_canonical("http://example.com/%41%62%2D%2e%5F", "http://example.com/Ab-._");
+    assert_canonical("http://example.com/p?q=%7e%2b", "http://example.com/p?q=~%2B");
+    assert_canonical("http://example.com/p?", "http://example.com/p?");
+    assert_canonical("http://[::1]:80/", "http://[::1]/");
+    /* a dot segment made by decoding %2E is removed too */
+    assert_canonical("http://example.com/a/%2E%2E/b/%2e/c", "http://example.com/b/c");
+    assert_canonical("http://example.com/a/%2E%2Ex", "http://example.com/a/..x");
+    char *out = (char *)1;
+    ck_assert_int_lt(crawl_url_canonical("mailto:a@example.com", &out), 0);
+    ck_assert_ptr_null(out);
+    ck_assert_int_lt(crawl_url_canonical("ftp://example.com/", &out), 0);
+    ck_assert_int_lt(crawl_url_canonical("/relative", &out), 0);
+}
+END_TEST
+
+START_TEST(test_resolve_then_normalize)
+{
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse("http://Example.com:80/dir/page.html?x#f", &base), 0);
+    char *out;
+    ck_assert_int_eq(crawl_url_resolve(&base, "../b/./c.html#top", &out), 0);
+    ck_assert_str_eq(out, "http://example.com/b/c.html");
+    free(out);
+    ck_assert_int_eq(crawl_url_resolve(&base, "#only", &out), 0);
+    ck_assert_str_eq(out, "http://example.com/dir/page.html?x");
+    free(out);
+    ck_assert_int_eq(crawl_url_resolve(&base, "//OTHER.example:443/", &out), 0);
+    ck_assert_str_eq(out, "http://other.example:443/");
+    free(out);
+    ck_assert_int_lt(crawl_url_resolve(&base, "javascript:void(0)", &out), 0);
+    ah_url_free(&base);
+}
+END_TEST
+
+START_TEST(test_seen_set_dedups_hashes_and_grows)
+{
+    crawl_seen s = {0};
+    char url[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(url, sizeof(url), "http://example.com/%d", i);
+        ck_assert_int_eq(crawl_seen_add(&s, crawl_hash(url, strlen(url))), 1);
+    }
+    for (int i = 0; i < 5000; i++) {
+        snprintf(url, sizeof(url), "http://example.com/%d", i);
+        ck_assert_int_eq(crawl_seen_add(&s, crawl_hash(url, strlen(url))), 0);
+        ck_assert_int_eq(crawl_seen_has(&s, crawl_hash(url, strlen(url))), 1);
+    }
+    ck_assert_int_eq(crawl_seen_has(&s, crawl_hash("nope", 4)), 0);
+    ck_assert_uint_eq(s.count, 5000);
+    ck_assert_int_eq(crawl_seen_add(&s, 0), 1); /* 0 is the empty mark: stored as 1 */
+    ck_assert_int_eq(crawl_seen_has(&s, 0), 1);
+    crawl_seen_free(&s);
+}
+END_TEST
+
+/* Extract from html as if fetched at page, and compare with want[] (NULL-terminated). */
+static void assert_links(const char *page, const char *html, int follow_nofollow,
+                         const char *const *want, size_t want_nofollow)
+{
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse(page, &base), 0);
+    crawl_links l;
+    ck_assert_int_eq(crawl_links_extract(html, strlen(html), &base, follow_nofollow, &l), 0);
+    size_t n = 0;
+    while (want[n])
+        n++;
+    for (size_t i = 0; i < l.count && i < n; i++)
+        ck_assert_str_eq(l.urls[i], want[i]);
+    ck_assert_uint_eq(l.count, n);
+    ck_assert_uint_eq(l.nofollow, want_nofollow);
+    crawl_links_free(&l);
+    ah_url_free(&base);
+}
+
+START_TEST(test_links_relative_fragments_entities_unquoted)
+{
+    static const char html[] = "<HTML><BODY>\n"
+                               "<A HREF=\"a.html\">upper-case tags</A>\n"
+                               "<a href=../up.html>unquoted</a>\n"
+                               "<a href='/abs?x=1&amp;y=2'>entity</a>\n"
+                               "<a href=\"#frag\">same page</a>\n"
+                               "<a href=\"b.html#part\">fragment</a>\n"
+                               "<a href=\"  c.html \n\">blanks</a>\n"
+                               "<a href=\"mailto:x@example.com\">mail</a>\n"
+                               "<a>no href</a>\n"
+                               "<a href=\"HTTP://OTHER.example:80/%7ex\">absolute</a>\n"
+                               "</BODY></HTML>";
+    static const char *const want[] = {
+        "http://example.com/dir/a.html",  "http://example.com/up.html",
+        "http://example.com/abs?x=1&y=2", "http://example.com/dir/page.html",
+        "http://example.com/dir/b.html",  "http://example.com/dir/c.html",
+        "http://other.example/~x",        NULL,
+    };
+    assert_links("http://example.com/dir/page.html", html, 0, want, 0);
+}
+END_TEST
+
+START_TEST(test_links_base_href_and_frames)
+{
+    static const char html[] = "<html><head><base href=\"/other/base/\">"
+                               "<link rel=stylesheet href=\"s.css\"></head>"
+                               "<body><a href=\"x.html\">x</a>"
+                               "<base href=\"/ignored/\">"
+                               "<iframe src=\"frame.html\"></iframe>"
+                               "<frameset><frame src=\"/f2.html\"></frameset>"
+                               "<map><area href=\"area.html\"></map></body></html>";
+    static const char *const want[] = {
+        "http://example.com/other/base/s.css",
+        "http://example.com/other/base/x.html",
+        "http://example.com/other/base/frame.html",
+        "http://example.com/other/base/area.html",
+        NULL,
+    };
+    /* gumbo drops a <frameset> inside a <body> that has content, as browsers do */
+    assert_links("http://example.com/dir/page.html", html, 0, want, 0);
+}
+END_TEST
+
+START_TEST(test_links_nofollow_comments_scripts)
+{
+    static const char html[] = "<html><body>"
+                               "<a href=\"/follow.html\" rel=\"noopener\">kept</a>"
+                               "<a href=\"/nf.html\" rel=\"external NoFollow\">skipped</a>"
+                               "<!-- <a href=\"/comment.html\">in a comment</a> -->"
+                               "<script>var s = '<a href=\"/script.html\">x</a>';</script>"
+                               "<style>a[href=\"/style.html\"] {}</style>"
+                               "<textarea><a href=\"/textarea.html\"></a></textarea>"
+                               "<a href=\"/after.html\">after</a>"
+                               "</body></html>";
+    static const char *const want[] = {
+        "http://example.com/follow.html",
+        "http://example.com/after.html",
+        NULL,
+    };
+    assert_links("http://example.com/", html, 0, want, 1);
+    static const char *const want_all[] = {
+        "http://example.com/follow.html",
+        "http://example.com/nf.html",
+        "http://example.com/after.html",
+        NULL,
+    };
+    assert_links("http://example.com/", html, 1, want_all, 0);
+}
+END_TEST
+
+START_TEST(test_links_broken_html_and_empty)
+{
+    static const char *const none[] = {NULL};
+    assert_links("http://example.com/", "", 0, none, 0);
+    assert_links("http://example.com/", "not html at all < > &", 0, none, 0);
+    static const char *const one[] = {"http://example.com/x", NULL};
+    assert_links("http://example.com/", "<p><a href=x>unclosed <b>tags <i>everywhere", 0, one, 0);
+}
+END_TEST
+
+static Suite *crawl_suite(void)
+{
+    Suite *s = suite_create("crawl");
+    TCase *tc = tcase_create("robots");
+    tcase_add_test(tc, test_robots_star_group_applies_without_a_specific_one);
+    tcase_add_test(tc, test_robots_most_specific_group_wins);
+    tcase_add_test(tc, test_robots_wildcards_and_end_anchor);
+    tcase_add_test(tc, test_robots_longest_match_wins_and_allow_wins_ties);
+    tcase_add_test(tc, test_robots_crawl_delay_comments_and_odd_lines);
+    tcase_add_test(tc, test_robots_empty_missing_and_unreachable);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("urls");
+    tcase_add_test(tc, test_normalize_cases);
+    tcase_add_test(tc, test_resolve_then_normalize);
+    tcase_add_test(tc, test_seen_set_dedups_hashes_and_grows);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("links");
+    tcase_add_test(tc, test_links_relative_fragments_entities_unquoted);
+    tcase_add_test(tc, test_links_base_href_and_frames);
+    tcase_add_test(tc, test_links_nofollow_comments_scripts);
+    tcase_add_test(tc, test_links_broken_html_and_empty);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return ah_check_run(crawl_suite()); }
