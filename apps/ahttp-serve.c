@@ -7,6 +7,7 @@
  *         /redirect/{n} /gzip /static/... (files under --root) */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,13 @@ int main(int argc, char **argv)
         return 2;
     }
     raise_nofile_limit();
+    /* Held back until the server's handlers are in place (ah_server_run unblocks them): a
+     * SIGTERM right after the "listening" line must still mean a graceful shutdown. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
     ah_server_opts opts = {.workers = (unsigned)workers,
                            .access_log = access_log,

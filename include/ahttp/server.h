@@ -178,7 +178,9 @@ AH_EXPORT uint16_t ah_server_port(const ah_server *srv, size_t i);
  * connection. Returns 0 after a graceful shutdown, or < 0. (workers is ignored here: one loop.) */
 AH_EXPORT int ah_server_serve(ah_server *srv);
 /** Run the server with its own loop(s) until SIGINT/SIGTERM or ah_server_shutdown: opts.workers
- * threads, each with a loop and its own SO_REUSEPORT listeners. Blocks; returns 0 or < 0. */
+ * threads, each with a loop and its own SO_REUSEPORT listeners. Blocks; returns 0 or < 0.
+ * SIGINT and SIGTERM are unblocked once their handlers are installed, so a program can block
+ * them before it starts listening and a signal during start-up still shuts down gracefully. */
 AH_EXPORT int ah_server_run(ah_server *srv);
 /** Graceful shutdown: stop accepting, close idle keep-alive connections, let requests in flight
  * finish (their responses say Connection: close), cancel what is left after grace_ms. Safe from

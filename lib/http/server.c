@@ -1102,6 +1102,13 @@ static int main_worker_task(void *arg)
         evsignal_add(m->sigint, NULL);
     if (m->sigterm)
         evsignal_add(m->sigterm, NULL);
+    /* A program may block these until the handlers exist (so a signal that comes during start-up
+     * still means a graceful shutdown): they are handled now. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     int rc = worker_main(m->w);
     if (m->sigint)
         event_free(m->sigint);

@@ -648,4 +648,19 @@ else
     not_ok slowloris_server_starts "see above"
 fi
 
+# ---- a stop signal right at start-up still means a graceful exit ----
+early_ok=0
+for i in 1 2 3 4 5; do
+    if start_server "early$i"; then
+        kill -TERM "$srv_pid"
+        wait_exit "$srv_pid" 10
+        [ "$exit_rc" = 0 ] && early_ok=$((early_ok + 1))
+    fi
+done
+if [ "$early_ok" = 5 ]; then
+    ok sigterm_right_after_start_exits_0
+else
+    not_ok sigterm_right_after_start_exits_0 "only $early_ok of 5 servers exited 0"
+fi
+
 finish
