@@ -663,4 +663,26 @@ else
     not_ok sigterm_right_after_start_exits_0 "only $early_ok of 5 servers exited 0"
 fi
 
+# ---- workers: each thread has its own loop and SO_REUSEPORT listener, and all of them serve ----
+if start_server workers --workers 2; then
+    ab -k -n 4000 -c 16 "http://127.0.0.1:$http_port/hello" >"$work/ab-workers.txt" 2>&1
+    busy=0
+    # srv_pid is the `timeout` around a libtool wrapper: find the process that owns the socket
+    serve_pid=$(ss -ltnpH "sport = :$http_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    for t in /proc/"${serve_pid:-$srv_pid}"/task/*; do
+        # a worker that served a share of 4,000 requests has run for more than 2 ms
+        [ "$(awk '{ print $1 }' "$t/schedstat")" -gt 2000000 ] && busy=$((busy + 1))
+    done
+    if grep -q '^Failed requests: *0' "$work/ab-workers.txt" && [ "$busy" -ge 2 ]; then
+        ok workers_share_the_load
+    else
+        not_ok workers_share_the_load "$busy busy threads" "$work/ab-workers.txt"
+    fi
+    kill -TERM "$srv_pid"
+    wait_exit "$srv_pid" 10
+    [ "$exit_rc" = 0 ] && ok workers_exit_0_on_sigterm || not_ok workers_exit_0_on_sigterm "exit $exit_rc"
+else
+    not_ok workers_share_the_load "did not start"
+fi
+
 finish
