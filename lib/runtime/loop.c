@@ -321,18 +321,27 @@ int ah__check(ah_task *t)
     return 0;
 }
 
-void ah__resume_waiter(ah_task *t, int result)
+/* Take a parked task off its timer and wait queue and hand it result. 0 if t was not parked
+ * (already woken, e.g. by cancellation, and queued to run). */
+static int unpark(ah_task *t, int result)
 {
     if (t->state != AH__WAITING || t->queued)
-        return;
+        return 0;
     if (t->ev_armed) {
         event_del(&t->ev);
         t->ev_armed = 0;
     }
     if (t->wq)
         ah__waitq_remove(t->wq, t);
-    t->on_cancel = NULL;
     t->wake_result = result;
+    return 1;
+}
+
+void ah__resume_waiter(ah_task *t, int result)
+{
+    if (!unpark(t, result))
+        return;
+    t->on_cancel = NULL;
     /* We are on the loop's stack inside event_base_loop: run the task right here. */
     resume(t->loop, t);
 }
@@ -387,15 +396,8 @@ int ah__park(ah_task *t, ah__waitq *q, int fd, short what, int64_t timeout_ms)
 
 void ah__wake(ah_task *t, int result)
 {
-    if (t->state != AH__WAITING || t->queued)
+    if (!unpark(t, result))
         return;
-    if (t->ev_armed) {
-        event_del(&t->ev);
-        t->ev_armed = 0;
-    }
-    if (t->wq)
-        ah__waitq_remove(t->wq, t);
-    t->wake_result = result;
     t->state = AH__READY;
     ready_push(t->loop, t);
 }
