@@ -105,6 +105,14 @@ wait_exit() {
     fi
 }
 
+# stop_server PID: SIGTERM to the ahttp-serve that `timeout` PID runs (the process owning the
+# listening sockets, found through its port $2), not to `timeout` itself.
+stop_server() {
+    local real
+    real=$(ss -ltnpH "sport = :$2" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    kill -TERM "${real:-$1}"
+}
+
 # why_log FILE RC: a one-line reason from a failed command's output.
 why_log() {
     if [ "$2" = 124 ]; then
@@ -134,6 +142,7 @@ if ! start_server main --https-port 0 --root "$root" --tls-cert "$certs/server.p
     finish
 fi
 main_pid=$srv_pid
+main_port=$http_port
 P=$http_port
 S=$https_port
 if [ -z "$P" ] || [ -z "$S" ]; then
@@ -448,7 +457,7 @@ fi
 
 # the main server is done: it must still answer, then stop on SIGTERM with exit 0
 expect_body main_server_still_serves "Hello, World!" "$base/hello"
-kill -TERM "$main_pid"
+stop_server "$main_pid" "$main_port"
 wait_exit "$main_pid" 15
 if [ $exit_rc = 0 ]; then
     ok main_server_exits_0_on_sigterm
@@ -547,7 +556,7 @@ EOF
         sleep 0.02
     done" 2>/dev/null
     sleep 0.2
-    kill -TERM "$shut_pid"
+    stop_server "$shut_pid" "$http_port"
     term_at=$EPOCHREALTIME
     wait_exit "$shut_pid" 10
     shut_rc=$exit_rc
@@ -652,7 +661,7 @@ fi
 early_ok=0
 for i in 1 2 3 4 5; do
     if start_server "early$i"; then
-        kill -TERM "$srv_pid"
+        stop_server "$srv_pid" "$http_port"
         wait_exit "$srv_pid" 10
         [ "$exit_rc" = 0 ] && early_ok=$((early_ok + 1))
     fi
@@ -678,7 +687,7 @@ if start_server workers --workers 2; then
     else
         not_ok workers_share_the_load "$busy busy threads" "$work/ab-workers.txt"
     fi
-    kill -TERM "$srv_pid"
+    stop_server "$srv_pid" "$http_port"
     wait_exit "$srv_pid" 10
     [ "$exit_rc" = 0 ] && ok workers_exit_0_on_sigterm || not_ok workers_exit_0_on_sigterm "exit $exit_rc"
 else
