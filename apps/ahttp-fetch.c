@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,7 +69,6 @@ static const char usage[] =
     "      --parallel-max N       at most N at a time with -Z (default 50)\n"
     "  -h, --help                 this text\n";
 
-#define READ_CHUNK (64 * 1024)
 #define MAX_HEADERS 64
 #define MAX_COOKIE_FILES 16
 #define PARALLEL_BUFFER_MAX (8 * 1024 * 1024)
@@ -101,18 +101,8 @@ typedef struct options {
 typedef struct transfer {
     const char *url;
     const char *out_path; /* NULL: stdout */
-    char remote_name[256];
-    int out_fd;     /* -1 until the first write */
-    char *buffered; /* -Z to stdout: the whole output, written at the end */
-    size_t buffered_len, buffered_cap;
+    char *remote_name;    /* -O: the file name (malloc'd) */
     int exit_code;
-    int status;
-    double time_total;
-    uint64_t size_download;
-    int redirects;
-    char url_effective[2048];
-    char content_type[256];
-    char errmsg[300];
 } transfer;
 
 typedef struct app {
@@ -130,23 +120,95 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- output: regular files (and stdout, which may be one) are written on the thread pool ---- */
+/* ---- output ----
+ * Output is collected per transfer in its worker's 64 KiB buffer (the body is read straight into
+ * it) and written when the buffer is full and when the transfer ends: 13 bytes to /dev/null cost
+ * one write(2), not a thread-pool round trip. How a destination is written depends on what it
+ * is (fstat): a regular file may block on the disk, so it is written on the thread pool, a whole
+ * buffer at a time; /dev/null and terminals are written from the loop; pipes and sockets are made
+ * non-blocking and written from the loop, waiting for room with ah_wait_fd. */
+
+typedef enum out_mode {
+    OUT_UNKNOWN,  /* not opened yet: opened (and then classified) on the thread pool */
+    OUT_POOL,     /* regular files and whatever else may block: on the thread pool */
+    OUT_DIRECT,   /* character devices (/dev/null, terminals): write(2) from the loop */
+    OUT_NONBLOCK, /* pipes and sockets in non-blocking mode: write(2), ah_wait_fd on EAGAIN */
+} out_mode;
+
+#define OUT_BUF (64 * 1024)
+/* A body read gets at least this much room in the output buffer (a TLS record's worth). */
+#define READ_MIN (16 * 1024)
 
 typedef struct write_job {
     const char *path; /* open it first if fd < 0 */
     int fd;
-    int err;
-    size_t len;
+    out_mode mode; /* set when the job opens the file */
+    size_t len, cap;
     char data[];
 } write_job;
+
+/* One transfer while it runs (on its worker's stack; only exit_code outlives it). */
+typedef struct xfer {
+    transfer *t;
+    int fd; /* the destination: 1, or the -o file once opened (-1 before) */
+    out_mode mode;
+    int tty;        /* a terminal: written after every read */
+    int make_file;  /* create the -o file even if nothing is written to it */
+    int fd_shared;  /* fd is the worker's open device (not closed with the transfer) */
+    char *buffered; /* -Z to stdout: the whole output, written at the end */
+    size_t buffered_len, buffered_cap;
+    int status;
+    double time_total;
+    uint64_t size_download;
+    int redirects;
+    char *url_effective; /* with -w (malloc'd) */
+    char *content_type;  /* with -w (malloc'd) */
+    char errmsg[300];
+} xfer;
+
+/* What a worker task keeps from one transfer to the next. */
+typedef struct worker_ctx {
+    write_job *job; /* the output buffer; NULL after the pool kept an abandoned job */
+    /* The last character device a -o named, kept open: `-o /dev/null URL` repeated 20,000 times
+     * then costs no stat, open and close per transfer. */
+    const char *dev_path;
+    int dev_fd; /* -1: none */
+    out_mode dev_mode;
+    int dev_tty;
+} worker_ctx;
+
+static out_mode stdout_mode = OUT_POOL;
+static int stdout_tty;
+
+/* How to write to fd. own: the open file description is ours alone, so it may be switched to
+ * non-blocking mode (stdout's is shared with the shell and whoever else holds it). */
+static out_mode classify_fd(int fd, int own)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return OUT_POOL;
+    if (S_ISCHR(st.st_mode))
+        return OUT_DIRECT;
+    if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+        return OUT_POOL;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return OUT_POOL;
+    if (flags & O_NONBLOCK)
+        return OUT_NONBLOCK;
+    if (!own)
+        return OUT_POOL;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 ? OUT_NONBLOCK : OUT_POOL;
+}
 
 static int write_job_run(void *arg)
 {
     write_job *j = arg;
     if (j->fd < 0) {
-        j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        j->fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
         if (j->fd < 0)
             return -errno;
+        j->mode = classify_fd(j->fd, 1);
     }
     size_t done = 0;
     while (done < j->len) {
@@ -154,9 +216,38 @@ static int write_job_run(void *arg)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN) { /* a FIFO just made non-blocking: the loop waits for it */
+                j->len -= done;
+                memmove(j->data, j->data + done, j->len);
+                return AH_EAGAIN;
+            }
             return -errno;
         }
         done += (size_t)n;
+    }
+    j->len = 0;
+    return 0;
+}
+
+/* write(2) from the loop, waiting for room on a non-blocking fd. */
+static int direct_write(int fd, out_mode mode, const char *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n >= 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN && mode == OUT_NONBLOCK) {
+            int rc = ah_wait_fd(fd, AH_WRITE, -1);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        return -errno;
     }
     return 0;
 }
@@ -164,81 +255,187 @@ static int write_job_run(void *arg)
 /* Transfers running at once write to stdout one at a time, each piece whole. */
 static ah_mutex *stdout_lock;
 
-/* Write len bytes to a file (opened on the first write: *fd < 0) or to stdout (*fd == 1). */
-static int out_write_fd(transfer *t, int *fd, const char *path, const void *data, size_t len)
+/* A -o path that names a character device (/dev/null, a terminal) is opened from the loop: that
+ * cannot block on a disk. Anything else is left to the thread pool (creating and truncating a
+ * file can). The worker w (if not NULL) keeps the device open for its next transfers. */
+static int open_direct(worker_ctx *w, xfer *x)
 {
+    const char *path = x->t->out_path;
+    if (w && w->dev_fd >= 0 && strcmp(w->dev_path, path) == 0) {
+        x->fd = w->dev_fd;
+        x->mode = w->dev_mode;
+        x->tty = w->dev_tty;
+        x->fd_shared = 1;
+        return 0;
+    }
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode))
+        return 0;
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    x->fd = fd;
+    x->mode = classify_fd(fd, 1);
+    x->tty = isatty(fd);
+    if (w) {
+        if (w->dev_fd >= 0)
+            close(w->dev_fd);
+        w->dev_path = path;
+        w->dev_fd = fd;
+        w->dev_mode = x->mode;
+        w->dev_tty = x->tty;
+        x->fd_shared = 1;
+    }
+    return 0;
+}
+
+/* Write j's bytes to x's destination (opening it if need be). *abandoned: the pool kept j. */
+static int job_write(worker_ctx *w, xfer *x, write_job *j, int *abandoned)
+{
+    *abandoned = 0;
+    int rc = 0;
+    if (x->fd < 0 && x->t->out_path && (rc = open_direct(w, x)) < 0)
+        return rc;
+    int locked = x->fd == 1 && stdout_lock;
+    if (locked && (rc = ah_mutex_lock(stdout_lock, -1)) < 0)
+        return rc;
+    for (;;) {
+        if (x->fd >= 0 && x->mode != OUT_POOL && x->mode != OUT_UNKNOWN) {
+            rc = direct_write(x->fd, x->mode, j->data, j->len);
+            j->len = 0;
+            break;
+        }
+        j->path = x->t->out_path;
+        j->fd = x->fd;
+        j->mode = x->mode;
+        rc = ah_to_thread_ex(write_job_run, j, free);
+        if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT) {
+            *abandoned = 1; /* the pool frees j */
+            break;
+        }
+        if (x->fd < 0 && j->fd >= 0) {
+            x->fd = j->fd;
+            x->mode = j->mode;
+        }
+        if (rc != AH_EAGAIN)
+            break; /* else the rest goes out from the loop, now that the mode is known */
+    }
+    if (locked)
+        ah_mutex_unlock(stdout_lock);
+    return rc;
+}
+
+/* Write len bytes to x's destination now (not through the worker's buffer). */
+static int out_write_now(xfer *x, const void *data, size_t len)
+{
+    if (x->fd >= 0 && (x->mode == OUT_DIRECT || x->mode == OUT_NONBLOCK)) {
+        int locked = x->fd == 1 && stdout_lock;
+        if (locked) {
+            int rc = ah_mutex_lock(stdout_lock, -1);
+            if (rc < 0)
+                return rc;
+        }
+        int rc = direct_write(x->fd, x->mode, data, len);
+        if (locked)
+            ah_mutex_unlock(stdout_lock);
+        return rc;
+    }
     write_job *j = malloc(sizeof(*j) + len);
     if (!j)
         return AH_ENOMEM;
-    if (*fd == 1 && stdout_lock) {
-        int rc = ah_mutex_lock(stdout_lock, -1);
-        if (rc < 0) {
-            free(j);
-            return rc;
-        }
-    }
-    j->path = path;
-    j->fd = *fd;
     j->len = len;
+    j->cap = len;
     memcpy(j->data, data, len);
-    int rc = ah_to_thread_ex(write_job_run, j, free);
-    if (*fd == 1 && stdout_lock)
-        ah_mutex_unlock(stdout_lock);
-    if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
-        return rc; /* abandoned: the pool frees j */
-    if (*fd < 0 && j->fd >= 0)
-        *fd = j->fd;
-    free(j);
-    (void)t;
+    int abandoned;
+    int rc = job_write(NULL, x, j, &abandoned);
+    if (!abandoned)
+        free(j);
     return rc;
 }
 
-static int out_flush_buffer(transfer *t)
+static int ensure_job(worker_ctx *w)
 {
-    if (!t->buffered_len)
+    if (w->job)
         return 0;
-    int fd = 1;
-    int rc = out_write_fd(t, &fd, NULL, t->buffered, t->buffered_len);
-    t->buffered_len = 0;
+    if (!(w->job = malloc(sizeof(*w->job) + OUT_BUF)))
+        return AH_ENOMEM;
+    w->job->len = 0;
+    w->job->cap = OUT_BUF;
+    return 0;
+}
+
+/* Write what the worker's buffer holds for x (and make x's file if it is still to be made). */
+static int out_flush(worker_ctx *w, xfer *x)
+{
+    write_job *j = w->job;
+    if (!j || (!j->len && !(x->fd < 0 && x->make_file)))
+        return 0;
+    int abandoned;
+    int rc = job_write(w, x, j, &abandoned);
+    if (abandoned)
+        w->job = NULL;
+    else
+        j->len = 0;
     return rc;
 }
 
-static int out_write(app *a, transfer *t, const void *data, size_t len)
+/* -Z to stdout: one transfer's output stays in one piece while others run. */
+static int parallel_stdout(const app *a, const xfer *x)
 {
-    if (t->out_path) {
-        if (len == 0 && t->out_fd >= 0)
-            return 0;
-        return out_write_fd(t, &t->out_fd, t->out_path, data, len);
-    }
-    if (a->o->parallel && a->ntransfers > 1) {
-        /* keep a transfer's output in one piece while others run */
-        if (t->buffered_len + len > t->buffered_cap) {
-            if (t->buffered_len + len > PARALLEL_BUFFER_MAX) {
-                int rc = out_flush_buffer(t);
+    return !x->t->out_path && a->o->parallel && a->ntransfers > 1;
+}
+
+static int out_flush_buffer(xfer *x)
+{
+    if (!x->buffered_len)
+        return 0;
+    int rc = out_write_now(x, x->buffered, x->buffered_len);
+    x->buffered_len = 0;
+    return rc;
+}
+
+static int out_write(app *a, worker_ctx *w, xfer *x, const void *data, size_t len)
+{
+    if (parallel_stdout(a, x)) {
+        if (x->buffered_len + len > x->buffered_cap) {
+            if (x->buffered_len + len > PARALLEL_BUFFER_MAX) {
+                int rc = out_flush_buffer(x);
                 if (rc < 0)
                     return rc;
-                if (len > PARALLEL_BUFFER_MAX) {
-                    int fd = 1;
-                    return out_write_fd(t, &fd, NULL, data, len);
-                }
+                if (len > PARALLEL_BUFFER_MAX)
+                    return out_write_now(x, data, len);
             }
-            size_t cap = t->buffered_cap ? t->buffered_cap : 64 * 1024;
-            while (cap < t->buffered_len + len)
+            size_t cap = x->buffered_cap ? x->buffered_cap : 64 * 1024;
+            while (cap < x->buffered_len + len)
                 cap *= 2;
-            char *p = realloc(t->buffered, cap);
+            char *p = realloc(x->buffered, cap);
             if (!p)
                 return AH_ENOMEM;
-            t->buffered = p;
-            t->buffered_cap = cap;
+            x->buffered = p;
+            x->buffered_cap = cap;
         }
-        memcpy(t->buffered + t->buffered_len, data, len);
-        t->buffered_len += len;
+        memcpy(x->buffered + x->buffered_len, data, len);
+        x->buffered_len += len;
         return 0;
     }
-    if (len == 0)
-        return 0;
-    int fd = 1;
-    return out_write_fd(t, &fd, NULL, data, len);
+    const char *p = data;
+    while (len) {
+        int rc = ensure_job(w);
+        if (rc < 0)
+            return rc;
+        size_t room = w->job->cap - w->job->len;
+        if (room == 0) {
+            if ((rc = out_flush(w, x)) < 0)
+                return rc;
+            continue;
+        }
+        size_t n = len < room ? len : room;
+        memcpy(w->job->data + w->job->len, p, n);
+        w->job->len += n;
+        p += n;
+        len -= n;
+    }
+    return 0;
 }
 
 /* ---- -v ---- */
@@ -302,21 +499,21 @@ static int exit_code_of(const ah_client_error *e)
     }
 }
 
-static void report(app *a, transfer *t)
+static void report(app *a, xfer *x)
 {
-    if (t->exit_code && (!a->o->silent || a->o->show_error))
-        fprintf(stderr, "ahttp-fetch: (%d) %s\n", t->exit_code, t->errmsg);
+    if (x->t->exit_code && (!a->o->silent || a->o->show_error))
+        fprintf(stderr, "ahttp-fetch: (%d) %s\n", x->t->exit_code, x->errmsg);
 }
 
 /* ---- one transfer ---- */
 
-static int write_head(app *a, transfer *t, ah_client_response *r)
+static int write_head(app *a, worker_ctx *w, xfer *x, ah_client_response *r)
 {
     char line[8192];
     int n = snprintf(line, sizeof(line), "HTTP/%d.%d %d %s\r\n", ah_client_response_version(r) / 10,
                      ah_client_response_version(r) % 10, ah_client_response_status(r),
                      ah_client_response_reason(r));
-    int rc = out_write(a, t, line, (size_t)n);
+    int rc = out_write(a, w, x, line, (size_t)n);
     for (size_t i = 0; rc == 0 && i < ah_client_response_header_count(r); i++) {
         const char *name, *value;
         if (ah_client_response_header_at(r, i, &name, &value) < 0)
@@ -324,21 +521,69 @@ static int write_head(app *a, transfer *t, ah_client_response *r)
         n = snprintf(line, sizeof(line), "%s: %s\r\n", name, value);
         if (n >= (int)sizeof(line))
             n = (int)sizeof(line) - 1;
-        rc = out_write(a, t, line, (size_t)n);
+        rc = out_write(a, w, x, line, (size_t)n);
     }
-    return rc == 0 ? out_write(a, t, "\r\n", 2) : rc;
+    return rc == 0 ? out_write(a, w, x, "\r\n", 2) : rc;
 }
 
-static void fail_write(transfer *t, int rc)
+static void fail_write(xfer *x, int rc)
 {
-    t->exit_code = 23;
-    snprintf(t->errmsg, sizeof(t->errmsg), "failure writing output to %s: %s",
-             t->out_path ? t->out_path : "stdout", ah_strerror(rc));
+    x->t->exit_code = 23;
+    snprintf(x->errmsg, sizeof(x->errmsg), "failure writing output to %s: %s",
+             x->t->out_path ? x->t->out_path : "stdout", ah_strerror(rc));
 }
 
-static void run_transfer(app *a, transfer *t)
+static void fail_memory(xfer *x)
+{
+    x->t->exit_code = 27;
+    snprintf(x->errmsg, sizeof(x->errmsg), "out of memory");
+}
+
+/* The body, read straight into the worker's output buffer. */
+static void read_body(app *a, worker_ctx *w, xfer *x, ah_client_response *r)
+{
+    int n, rc;
+    for (;;) {
+        if (ensure_job(w) < 0) {
+            fail_memory(x);
+            return;
+        }
+        if (w->job->cap - w->job->len < READ_MIN) {
+            if ((rc = out_flush(w, x)) < 0) {
+                fail_write(x, rc);
+                return;
+            }
+            continue; /* the pool may have kept the buffer */
+        }
+        write_job *j = w->job;
+        n = ah_client_response_read(r, j->data + j->len, j->cap - j->len);
+        if (n <= 0)
+            break;
+        x->size_download += (uint64_t)n;
+        if (parallel_stdout(a, x)) {
+            rc = out_write(a, w, x, j->data + j->len, (size_t)n);
+        } else {
+            j->len += (size_t)n;
+            rc = x->tty ? out_flush(w, x) : 0;
+        }
+        if (rc < 0) {
+            fail_write(x, rc);
+            return;
+        }
+    }
+    if (n < 0) {
+        const ah_client_error *e = ah_client_response_error(r);
+        x->t->exit_code = exit_code_of(e);
+        snprintf(x->errmsg, sizeof(x->errmsg), "%s", e->message);
+    } else if (!x->t->exit_code && x->t->out_path && !a->o->head) {
+        x->make_file = 1; /* an empty body still makes the file */
+    }
+}
+
+static void run_transfer(app *a, worker_ctx *w, xfer *x)
 {
     options *o = a->o;
+    transfer *t = x->t;
     double start = now_s();
     ah_client_error err;
     ah_client_request req = {
@@ -354,61 +599,39 @@ static void run_transfer(app *a, transfer *t)
     int rc = ah_client_fetch(a->client, &req, &r);
     if (rc < 0) {
         t->exit_code = exit_code_of(&err);
-        snprintf(t->errmsg, sizeof(t->errmsg), "%s", err.message);
-        t->time_total = now_s() - start;
+        snprintf(x->errmsg, sizeof(x->errmsg), "%s", err.message);
+        x->time_total = now_s() - start;
         return;
     }
-    t->status = ah_client_response_status(r);
-    t->redirects = ah_client_response_redirects(r);
-    snprintf(t->url_effective, sizeof(t->url_effective), "%s",
-             ah_client_response_url(r) ? ah_client_response_url(r) : t->url);
-    const char *ct = ah_client_response_header(r, "Content-Type");
-    snprintf(t->content_type, sizeof(t->content_type), "%s", ct ? ct : "");
-    if (o->fail && t->status >= 400) {
+    x->status = ah_client_response_status(r);
+    x->redirects = ah_client_response_redirects(r);
+    if (o->write_out) { /* only -w needs these (the URL may be formatted on demand) */
+        const char *u = ah_client_response_url(r);
+        const char *ct = ah_client_response_header(r, "Content-Type");
+        x->url_effective = strdup(u ? u : t->url);
+        x->content_type = strdup(ct ? ct : "");
+    }
+    if (o->fail && x->status >= 400) {
         t->exit_code = 22;
-        snprintf(t->errmsg, sizeof(t->errmsg), "The requested URL returned error: %d", t->status);
+        snprintf(x->errmsg, sizeof(x->errmsg), "The requested URL returned error: %d", x->status);
         ah_client_response_free(r);
-        t->time_total = now_s() - start;
+        x->time_total = now_s() - start;
         return;
     }
-    if ((o->include || o->head) && (rc = write_head(a, t, r)) < 0) {
-        fail_write(t, rc);
-        ah_client_response_free(r);
-        return;
-    }
-    char *buf = malloc(READ_CHUNK);
-    if (!buf) {
-        t->exit_code = 27;
-        snprintf(t->errmsg, sizeof(t->errmsg), "out of memory");
+    if ((o->include || o->head) && (rc = write_head(a, w, x, r)) < 0) {
+        fail_write(x, rc);
         ah_client_response_free(r);
         return;
     }
-    int n;
-    while ((n = ah_client_response_read(r, buf, READ_CHUNK)) > 0) {
-        t->size_download += (uint64_t)n;
-        if ((rc = out_write(a, t, buf, (size_t)n)) < 0) {
-            fail_write(t, rc);
-            break;
-        }
-    }
-    free(buf);
-    if (n < 0) {
-        const ah_client_error *e = ah_client_response_error(r);
-        t->exit_code = exit_code_of(e);
-        snprintf(t->errmsg, sizeof(t->errmsg), "%s", e->message);
-    } else if (!t->exit_code && t->out_path && t->out_fd < 0 && !o->head) {
-        /* an empty body still makes the file */
-        rc = out_write(a, t, "", 0);
-        if (rc < 0)
-            fail_write(t, rc);
-    }
+    read_body(a, w, x, r);
     ah_client_response_free(r);
-    t->time_total = now_s() - start;
+    x->time_total = now_s() - start;
 }
 
 /* %{variable} and \-escapes of -w, written after the transfer's own output. */
-static int write_out(app *a, transfer *t)
+static int write_out(app *a, worker_ctx *w, xfer *x)
 {
+    transfer *t = x->t;
     const char *f = a->o->write_out;
     char out[8192];
     size_t n = 0;
@@ -426,21 +649,21 @@ static int write_out(app *a, transfer *t)
                 const char *v = f + 2;
 #define IS(name) (len == strlen(name) && strncmp(v, name, len) == 0)
                 if (IS("http_code") || IS("response_code"))
-                    PUT("%03d", t->status);
+                    PUT("%03d", x->status);
                 else if (IS("time_total"))
-                    PUT("%.6f", t->time_total);
+                    PUT("%.6f", x->time_total);
                 else if (IS("size_download"))
-                    PUT("%llu", (unsigned long long)t->size_download);
+                    PUT("%llu", (unsigned long long)x->size_download);
                 else if (IS("url_effective"))
-                    PUT("%s", t->url_effective[0] ? t->url_effective : t->url);
+                    PUT("%s", x->url_effective && x->url_effective[0] ? x->url_effective : t->url);
                 else if (IS("num_redirects"))
-                    PUT("%d", t->redirects);
+                    PUT("%d", x->redirects);
                 else if (IS("content_type"))
-                    PUT("%s", t->content_type);
+                    PUT("%s", x->content_type ? x->content_type : "");
                 else if (IS("exitcode"))
                     PUT("%d", t->exit_code);
                 else if (IS("errormsg"))
-                    PUT("%s", t->exit_code ? t->errmsg : "");
+                    PUT("%s", t->exit_code ? x->errmsg : "");
                 else
                     PUT("%.*s", (int)(len + 3), f);
 #undef IS
@@ -463,34 +686,55 @@ static int write_out(app *a, transfer *t)
         out[n] = '\0';
     }
 #undef PUT
-    if (!t->out_path && a->o->parallel && a->ntransfers > 1)
-        return out_write(a, t, out, n); /* joins the buffered output: one piece */
-    int fd = 1;
-    return out_write_fd(t, &fd, NULL, out, n);
+    if (!t->out_path)
+        return out_write(a, w, x, out, n); /* after the body, in the same buffer */
+    transfer st = {.url = t->url};         /* stdout, whatever the transfer's own destination */
+    xfer so = {.t = &st, .fd = 1, .mode = stdout_mode};
+    return out_write_now(&so, out, n);
 }
 
-static void finish(app *a, transfer *t)
+static void finish(app *a, worker_ctx *w, xfer *x)
 {
-    report(a, t);
-    if (a->o->write_out)
-        (void)write_out(a, t);
-    int rc = out_flush_buffer(t);
+    transfer *t = x->t;
+    int rc = out_flush(w, x);
     if (rc < 0 && !t->exit_code)
-        fail_write(t, rc);
-    if (t->out_fd >= 0) {
-        close(t->out_fd);
-        t->out_fd = -1;
+        fail_write(x, rc);
+    if (rc < 0 && w->job)
+        w->job->len = 0;
+    report(a, x);
+    if (a->o->write_out) {
+        (void)write_out(a, w, x);
+        if (out_flush(w, x) < 0 && w->job)
+            w->job->len = 0;
     }
+    rc = out_flush_buffer(x);
+    if (rc < 0 && !t->exit_code)
+        fail_write(x, rc);
+    if (t->out_path && x->fd >= 0 && !x->fd_shared)
+        close(x->fd);
+    free(x->buffered);
+    free(x->url_effective);
+    free(x->content_type);
 }
 
 static int worker(void *arg)
 {
     app *a = arg;
+    worker_ctx w = {.dev_fd = -1};
     while (a->next < a->ntransfers) {
         transfer *t = &a->transfers[a->next++];
-        run_transfer(a, t);
-        finish(a, t);
+        xfer x = {.t = t, .fd = -1};
+        if (!t->out_path) {
+            x.fd = 1;
+            x.mode = stdout_mode;
+            x.tty = stdout_tty;
+        }
+        run_transfer(a, &w, &x);
+        finish(a, &w, &x);
     }
+    free(w.job);
+    if (w.dev_fd >= 0)
+        close(w.dev_fd);
     return 0;
 }
 
@@ -743,17 +987,11 @@ static void raise_nofile_limit(void)
     }
 }
 
-/* The last path segment of url for -O, or "" if it has none. */
-static void remote_name_of(const char *url, char *out, size_t size)
+/* The last path segment of u for -O (malloc'd; "" if it has none), or NULL without memory. */
+static char *remote_name_of(const ah_url *u)
 {
-    ah_url u;
-    out[0] = '\0';
-    if (ah_url_parse(url, &u) < 0)
-        return;
-    const char *slash = strrchr(u.path, '/');
-    const char *name = slash ? slash + 1 : u.path;
-    snprintf(out, size, "%s", name);
-    ah_url_free(&u);
+    const char *slash = strrchr(u->path, '/');
+    return strdup(slash ? slash + 1 : u->path);
 }
 
 int main(int argc, char **argv)
@@ -799,13 +1037,34 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char **outputs = calloc((size_t)argc, sizeof(*outputs));
-    if (!outputs)
+    const char **urls = calloc((size_t)argc, sizeof(*urls));
+    if (!outputs || !urls) {
+        free(outputs);
+        free(urls);
         return 27;
+    }
     o.outputs = outputs;
+    size_t nurls = 0;
     int c, rc = 0;
     opterr = 0;
-    while (rc == 0 &&
-           (c = getopt_long(argc, argv, ":X:H:d:o:OiILkm:fsSvw:Zb:c:x:h", longopts, NULL)) != -1) {
+    /* Options may follow URLs, as with curl. getopt's permuting mode would move every URL past
+     * the options, which is quadratic (40,000 alternating -o and URL arguments spent more time
+     * there than fetching), so getopt runs in order ("+") and each URL it stops at is taken here
+     * and skipped: one pass. */
+    while (rc == 0) {
+        int before = optind;
+        c = getopt_long(argc, argv, "+:X:H:d:o:OiILkm:fsSvw:Zb:c:x:h", longopts, NULL);
+        if (c == -1) {
+            if (optind >= argc)
+                break;
+            if (optind == before + 1 && strcmp(argv[before], "--") == 0) {
+                while (optind < argc) /* after "--" everything is a URL */
+                    urls[nurls++] = argv[optind++];
+                break;
+            }
+            urls[nurls++] = argv[optind++];
+            continue;
+        }
         switch (c) {
         case 'X': o.method = optarg; break;
         case 'H':
@@ -858,6 +1117,7 @@ int main(int argc, char **argv)
         case 'h':
             fputs(usage, stdout);
             free(outputs);
+            free(urls);
             free(o.body);
             free(o.cookie_data);
             return 0;
@@ -872,7 +1132,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (rc == 0 && optind >= argc)
+    if (rc == 0 && nurls == 0)
         rc = bad_usage("%s", "no URL given");
     if (rc == 0 && o.cookie_data) {
         if (o.nheaders == MAX_HEADERS)
@@ -882,6 +1142,7 @@ int main(int argc, char **argv)
     }
     if (rc) {
         free(outputs);
+        free(urls);
         free(o.body);
         free(o.cookie_data);
         return rc;
@@ -901,15 +1162,19 @@ int main(int argc, char **argv)
                 (ah_client_header){"Content-Type", "application/x-www-form-urlencoded"};
     }
 
-    size_t n = (size_t)(argc - optind);
+    size_t n = nurls;
     transfer *ts = calloc(n, sizeof(*ts));
-    if (!ts)
+    if (!ts) {
+        free(outputs);
+        free(urls);
+        free(o.body);
+        free(o.cookie_data);
         return 27;
+    }
     /* Every URL is checked before anything is fetched. */
     for (size_t i = 0; i < n && rc == 0; i++) {
         transfer *t = &ts[i];
-        t->url = argv[optind + (int)i];
-        t->out_fd = -1;
+        t->url = urls[i];
         ah_url u;
         if (ah_url_parse(t->url, &u) < 0 || !u.host || !u.host[0]) {
             if (!o.silent || o.show_error)
@@ -920,30 +1185,38 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ahttp-fetch: (1) protocol \"%s\" not supported: %s\n", u.scheme,
                         t->url);
             rc = 1;
-        }
-        ah_url_free(&u);
-        if (rc)
-            break;
-        if (i < o.noutputs && strcmp(outputs[i], "-") != 0) {
+        } else if (i < o.noutputs && strcmp(outputs[i], "-") != 0) {
             t->out_path = outputs[i];
         } else if (i >= o.noutputs && o.remote_name) {
-            remote_name_of(t->url, t->remote_name, sizeof(t->remote_name));
-            if (!t->remote_name[0]) {
+            if (!(t->remote_name = remote_name_of(&u))) {
+                rc = 27;
+            } else if (!t->remote_name[0]) {
                 if (!o.silent || o.show_error)
                     fprintf(stderr, "ahttp-fetch: (23) remote file name has no length: %s\n",
                             t->url);
                 rc = 23;
-                break;
             }
             t->out_path = t->remote_name;
         }
+        ah_url_free(&u);
     }
     if (rc == 0 && (o.ncookie_files || o.cookie_jar) && !(o.jar = load_cookies(&o)))
         rc = 27;
     if (rc == 0) {
         raise_nofile_limit();
+        /* stdout is switched to non-blocking mode only if it is a pipe or socket that stderr
+         * does not share (messages on stderr must not meet EAGAIN), and switched back at the
+         * end: its open file description belongs to the shell too. */
+        int stdout_flags = fcntl(1, F_GETFL);
+        struct stat st1, st2;
+        int shared = fstat(1, &st1) < 0 || fstat(2, &st2) < 0 ||
+                     (st1.st_dev == st2.st_dev && st1.st_ino == st2.st_ino);
+        stdout_mode = classify_fd(1, !shared);
+        stdout_tty = isatty(1);
         app a = {.o = &o, .transfers = ts, .ntransfers = n};
         int run = ah_run(amain, &a);
+        if (stdout_flags >= 0 && !(stdout_flags & O_NONBLOCK))
+            (void)fcntl(1, F_SETFL, stdout_flags);
         if (run < 0) {
             fprintf(stderr, "ahttp-fetch: %s\n", ah_strerror(run));
             rc = 1;
@@ -955,9 +1228,10 @@ int main(int argc, char **argv)
     }
     ah_cookie_jar_free(o.jar);
     for (size_t i = 0; i < n; i++)
-        free(ts[i].buffered);
+        free(ts[i].remote_name);
     free(ts);
     free(outputs);
+    free(urls);
     free(o.body);
     free(o.cookie_data);
     return rc;

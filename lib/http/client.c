@@ -138,6 +138,7 @@ void ah__client_unref(ah_client *c)
     if (--c->refs > 0)
         return;
     ah__pool_free(c);
+    ah__url_entry_unref(c->last_url);
     ah_tls_ctx_free(c->tls);
     free(c->user_agent);
     free(c->ca_file);
@@ -176,10 +177,13 @@ void ah_client_get_stats(const ah_client *c, ah_client_stats *out)
 
 /* ---- building the request ---- */
 
+/* A request head: starts in the caller's stack buffer (a typical head fits), moves to the heap
+ * only for a long one. */
 typedef struct buf {
     char *p;
     size_t len, cap;
     int oom;
+    int heap; /* p is malloc'd */
 } buf;
 
 static void buf_add(buf *b, const char *s, size_t n)
@@ -190,13 +194,16 @@ static void buf_add(buf *b, const char *s, size_t n)
         size_t cap = b->cap ? b->cap : 512;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *p = realloc(b->p, cap);
+        char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
         if (!p) {
             b->oom = 1;
             return;
         }
+        if (!b->heap && b->len)
+            memcpy(p, b->p, b->len);
         b->p = p;
         b->cap = cap;
+        b->heap = 1;
     }
     memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -204,6 +211,23 @@ static void buf_add(buf *b, const char *s, size_t n)
 }
 
 static void buf_adds(buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+static void buf_free(buf *b)
+{
+    if (b->heap)
+        free(b->p);
+}
+
+/* The decimal digits of v. */
+static void buf_uint(buf *b, unsigned v)
+{
+    char digits[12];
+    size_t i = sizeof(digits);
+    do
+        digits[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i);
+    buf_add(b, digits + i, sizeof(digits) - i);
+}
 
 static void buf_header(buf *b, const char *name, const char *value)
 {
@@ -237,14 +261,6 @@ static int is_field_value(const char *s)
         if ((*p < 32 && *p != '\t') || *p == 127)
             return 0;
     return 1;
-}
-
-static const ah_client_header *find_header(const ah_client_header *h, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(h[i].name, name) == 0)
-            return &h[i];
-    return NULL;
 }
 
 static void base64(buf *b, const unsigned char *s, size_t n)
@@ -300,9 +316,8 @@ static void buf_authority(buf *b, const ah_url *u)
     buf_adds(b, u->host);
     buf_adds(b, v6 ? "]" : "");
     if (u->port != ah_url_default_port(u->scheme)) {
-        char port[8];
-        snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
-        buf_adds(b, port);
+        buf_add(b, ":", 1);
+        buf_uint(b, u->port);
     }
 }
 
@@ -312,11 +327,6 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
                        int *close_after)
 {
     const ah_url *u = rq->url;
-    char *target = ah_url_target(u);
-    if (!target) {
-        b->oom = 1;
-        return;
-    }
     buf_adds(b, rq->method);
     buf_add(b, " ", 1);
     if (forward) { /* never the userinfo, which became Authorization */
@@ -324,24 +334,44 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
         buf_add(b, "://", 3);
         buf_authority(b, u);
     }
-    buf_adds(b, target);
+    buf_adds(b, u->path && u->path[0] ? u->path : "/"); /* what ah_url_target makes */
+    if (u->query) {
+        buf_add(b, "?", 1);
+        buf_adds(b, u->query);
+    }
     buf_add(b, " HTTP/1.1\r\n", 11);
-    free(target);
-    const ah_client_header *h = find_header(rq->headers, rq->nheaders, "Host");
-    if (h) {
-        buf_header(b, "Host", h->value);
+    /* which of the headers we add the caller gave: one pass over the list */
+    const ah_client_header *host = NULL;
+    int has_ua = 0, has_accept = 0, has_ae = 0, has_auth = 0, has_proxy_auth = 0;
+    for (size_t i = 0; i < rq->nheaders; i++) {
+        const char *name = rq->headers[i].name;
+        if (!host && strcasecmp(name, "Host") == 0)
+            host = &rq->headers[i];
+        else if (strcasecmp(name, "User-Agent") == 0)
+            has_ua = 1;
+        else if (strcasecmp(name, "Accept") == 0)
+            has_accept = 1;
+        else if (strcasecmp(name, "Accept-Encoding") == 0)
+            has_ae = 1;
+        else if (strcasecmp(name, "Authorization") == 0)
+            has_auth = 1;
+        else if (strcasecmp(name, "Proxy-Authorization") == 0)
+            has_proxy_auth = 1;
+    }
+    if (host) {
+        buf_header(b, "Host", host->value);
     } else {
-        buf_adds(b, "Host: ");
+        buf_add(b, "Host: ", 6);
         buf_authority(b, u);
         buf_add(b, "\r\n", 2);
     }
-    if (c->opts.user_agent[0] && !find_header(rq->headers, rq->nheaders, "User-Agent"))
+    if (c->opts.user_agent[0] && !has_ua)
         buf_header(b, "User-Agent", c->opts.user_agent);
-    if (!find_header(rq->headers, rq->nheaders, "Accept"))
-        buf_header(b, "Accept", "*/*");
-    if (!c->opts.no_decompress && !find_header(rq->headers, rq->nheaders, "Accept-Encoding"))
-        buf_header(b, "Accept-Encoding", "gzip, deflate");
-    if (u->userinfo && !find_header(rq->headers, rq->nheaders, "Authorization")) {
+    if (!has_accept)
+        buf_add(b, "Accept: */*\r\n", 13);
+    if (!c->opts.no_decompress && !has_ae)
+        buf_add(b, "Accept-Encoding: gzip, deflate\r\n", 32);
+    if (u->userinfo && !has_auth) {
         char *creds;
         size_t n;
         if (ah_url_decode(u->userinfo, strlen(u->userinfo), 0, &creds, &n) == 0) {
@@ -351,8 +381,7 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
             free(creds);
         }
     }
-    if (forward && forward->authorization &&
-        !find_header(rq->headers, rq->nheaders, "Proxy-Authorization"))
+    if (forward && forward->authorization && !has_proxy_auth)
         buf_header(b, "Proxy-Authorization", forward->authorization);
     char cookie_stack[COOKIE_STACK], *cookie_heap = NULL;
     const char *cookies = c->opts.cookie_jar ? jar_cookies(c, u, cookie_stack, &cookie_heap) : NULL;
@@ -394,11 +423,12 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
 static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *close_after)
 {
     ah_client *c = f->c;
-    buf head = {0};
+    char stack[1024];
+    buf head = {.p = stack, .cap = sizeof(stack)};
     build_head(c, rq, conn->host->via == AH__VIA_FORWARD ? conn->host->proxy : NULL, &head,
                close_after);
     if (head.oom) {
-        free(head.p);
+        buf_free(&head);
         return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
                                "out of memory");
     }
@@ -409,7 +439,7 @@ static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *cl
     c->requests++;
     struct iovec iov[2] = {{head.p, head.len}, {(void *)rq->body, rq->body ? rq->body_len : 0}};
     int rc = ah_stream_writev(conn->stream, iov, rq->body && rq->body_len ? 2 : 1);
-    free(head.p);
+    buf_free(&head);
     if (rc < 0 || !rq->body_fn)
         return rc;
     char *chunk = malloc(BODY_CHUNK + 32);
@@ -574,28 +604,68 @@ static void store_cookies(ah_client *c, const ah_url *u, const ah_client_respons
     }
 }
 
+/* ---- the request URL ---- */
+
+void ah__url_entry_unref(ah__url_entry *e)
+{
+    if (e && --e->refs == 0) {
+        ah_url_free(&e->url);
+        free(e);
+    }
+}
+
+/* The parsed form of str, with a reference for the caller: the client's last one if str is the
+ * same string, else a new parse (which becomes the last one). AH_EINVAL (malformed), AH_ENOMEM. */
+static int url_get(ah_client *c, const char *str, ah__url_entry **out)
+{
+    ah__url_entry *e = c->last_url;
+    if (e && strcmp(e->str, str) == 0) {
+        e->refs++;
+        *out = e;
+        return 0;
+    }
+    size_t len = strlen(str);
+    if (!(e = malloc(sizeof(*e) + len + 1)))
+        return AH_ENOMEM;
+    int rc = ah_url_parse(str, &e->url);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    memcpy(e->str, str, len + 1);
+    e->refs = 2; /* the caller's and the client's */
+    ah__url_entry_unref(c->last_url);
+    c->last_url = e;
+    *out = e;
+    return 0;
+}
+
 static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client_header *headers,
                            ah_client_response **out)
 {
     ah_client *c = f->c;
-    ah_url cur;
-    int rc = ah_url_parse(req->url, &cur);
+    ah__url_entry *first;
+    int rc = url_get(c, req->url, &first);
     if (rc < 0)
         return ah__client_fail(f, rc, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                rc == AH_EINVAL ? "malformed URL: %s" : "out of memory (%s)",
                                req->url);
-    if (!ah_url_is_http(&cur)) {
+    if (!ah_url_is_http(&first->url)) {
+        const ah_url *u = &first->url;
         rc = ah__client_fail(f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
-                             cur.host && cur.host[0] ? "unsupported URL scheme \"%s\""
-                                                     : "URL without a host: %s",
-                             cur.host && cur.host[0] ? cur.scheme : req->url);
-        ah_url_free(&cur);
+                             u->host && u->host[0] ? "unsupported URL scheme \"%s\""
+                                                   : "URL without a host: %s",
+                             u->host && u->host[0] ? u->scheme : req->url);
+        ah__url_entry_unref(first);
         return rc;
     }
+    /* cur: the URL of this hop, first's until a redirect, then one of our own (owned) */
+    ah_url owned = {0};
+    const ah_url *cur = &first->url;
     int max_redirects = req->max_redirects ? req->max_redirects : c->opts.max_redirects;
     outreq rq = {
         .method = req->method ? req->method : "GET",
-        .url = &cur,
+        .url = cur,
         .headers = headers,
         .nheaders = req->nheaders,
         .body = req->body,
@@ -612,7 +682,7 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
         if (rc < 0)
             break;
         if (c->opts.cookie_jar)
-            store_cookies(c, &cur, resp);
+            store_cookies(c, cur, resp);
         int status = ah_client_response_status(resp);
         const char *location = ah__response_location(resp);
         if (max_redirects < 0 || !is_redirect(status) || !location)
@@ -628,7 +698,7 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
             break;
         }
         ah_url next;
-        rc = ah_url_resolve(&cur, location, &next);
+        rc = ah_url_resolve(cur, location, &next);
         if (rc < 0 || !ah_url_is_http(&next)) {
             rc = ah__client_fail(f, rc == AH_ENOMEM ? rc : AH_EPROTO_HTTP, AH_CLIENT_PHASE_REDIRECT,
                                  AH_CLIENT_TIMEOUT_NONE, "cannot follow the redirect to \"%s\"",
@@ -639,8 +709,8 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
             break;
         }
         /* RFC 9110 §10.2.2: a Location without a fragment keeps the request's */
-        if (!next.fragment && cur.fragment)
-            next.fragment = strdup(cur.fragment);
+        if (!next.fragment && cur->fragment)
+            next.fragment = strdup(cur->fragment);
         /* RFC 9110 §15.4: 303 turns anything but HEAD into GET; 301 and 302 turn POST into GET
          * (what every browser does); 307 and 308 keep the method and the body. */
         int to_get = (status == 303 && strcmp(rq.method, "HEAD") != 0) ||
@@ -654,27 +724,31 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
             drop_header(headers, &nheaders, "Content-Encoding");
         }
         /* Credentials are for the origin they were given to; so is a Host given by hand. */
-        if (!ah_url_same_origin(&cur, &next)) {
+        if (!ah_url_same_origin(cur, &next)) {
             drop_header(headers, &nheaders, "Host");
             drop_header(headers, &nheaders, "Authorization");
             drop_header(headers, &nheaders, "Proxy-Authorization");
             drop_header(headers, &nheaders, "Cookie");
         }
-        char *where = ah_url_format(&next);
-        ah__client_tracef(c, "redirect %d (%d) to %s", redirects + 1, status,
-                          where ? where : location);
-        free(where);
+        if (c->opts.trace) {
+            char *where = ah_url_format(&next);
+            ah__client_tracef(c, "redirect %d (%d) to %s", redirects + 1, status,
+                              where ? where : location);
+            free(where);
+        }
         ah_client_response_free(resp); /* drains a small body: the connection is kept */
         resp = NULL;
-        ah_url_free(&cur);
-        cur = next;
+        ah_url_free(&owned);
+        owned = next;
+        cur = rq.url = &owned;
         redirects++;
     }
     if (rc == 0) {
-        ah__response_set_origin(resp, ah_url_format(&cur), redirects, f->total_until);
+        ah__response_set_origin(resp, redirects ? &owned : NULL, first, redirects, f->total_until);
         *out = resp;
     }
-    ah_url_free(&cur);
+    ah_url_free(&owned);
+    ah__url_entry_unref(first);
     return rc;
 }
 

@@ -78,6 +78,17 @@ typedef struct ah__chost {
 
 #define AH__CLIENT_BUCKETS 256
 
+/* A parsed request URL, shared: the client keeps the last one it parsed, so a program that
+ * fetches the same URL again and again (a benchmark, a poller) parses it once; fetches and the
+ * responses that answered it without a redirect hold references. */
+typedef struct ah__url_entry {
+    int refs;
+    ah_url url;
+    char str[]; /* the string it was parsed from */
+} ah__url_entry;
+
+void ah__url_entry_unref(ah__url_entry *e);
+
 struct ah_client {
     ah_client_opts opts; /* defaults filled in; strings point into the copies below */
     char *user_agent, *ca_file, *ca_dir, *cert_file, *key_file, *proxy, *no_proxy;
@@ -91,6 +102,7 @@ struct ah_client {
     size_t open, idle, waiting;
     uint64_t made, requests, reused, retries;
     ah_task *reaper;
+    ah__url_entry *last_url; /* the last URL parsed (see ah__url_entry), or NULL */
     int refs; /* the owner's (until close), one per fetch in flight, response, and the reaper */
     int closing;
     char last_error[256];
@@ -138,8 +150,11 @@ void ah__client_tracef(ah_client *c, const char *fmt, ...) __attribute__((format
  * connection that dies before that is stale). On success the response owns conn. */
 int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int request_close,
                            ah_client_response **out, int *any_byte);
-/* Set what the response reports: final URL (taken over) and redirect count. */
-void ah__response_set_origin(ah_client_response *r, char *url, int redirects, int64_t total_until);
+/* Set what the response reports: the final URL, either url (taken over and zeroed) or, when
+ * url is NULL, shared's (a reference is taken), formatted only if ah_client_response_url asks;
+ * and the redirect count. */
+void ah__response_set_origin(ah_client_response *r, ah_url *url, ah__url_entry *shared,
+                             int redirects, int64_t total_until);
 /* The Location header of a redirect response, or NULL. */
 const char *ah__response_location(const ah_client_response *r);
 

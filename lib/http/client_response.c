@@ -59,6 +59,8 @@ struct ah_client_response {
     char *body;
     size_t body_len;
     int have_body;
+    ah_url origin; /* the URL that answered (after redirects); formatted into url on demand */
+    ah__url_entry *origin_shared; /* or this one's (no redirect) */
     char *url;
     int redirects;
     int64_t total_until, total_ms;
@@ -287,6 +289,9 @@ static void response_discard(ah_client_response *r)
     free(r->headers);
     free(r->trailers);
     free(r->body);
+    ah_url_free(&r->origin);
+    if (r->origin_shared)
+        ah__url_entry_unref(r->origin_shared);
     free(r->url);
     free(r);
 }
@@ -312,7 +317,9 @@ static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, int head_r
     r->head_request = head_request;
     r->content_length = -1;
     r->total_until = INT64_MAX;
-    snprintf(r->peer, sizeof(r->peer), "%s", conn->peer);
+    size_t peer_len = strnlen(conn->peer, sizeof(r->peer) - 1);
+    memcpy(r->peer, conn->peer, peer_len);
+    r->peer[peer_len] = '\0';
 
     size_t lines;
     if (precheck(r->head, head_len, &lines) < 0) {
@@ -441,10 +448,22 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
     return 0;
 }
 
-void ah__response_set_origin(ah_client_response *r, char *url, int redirects, int64_t total_until)
+void ah__response_set_origin(ah_client_response *r, ah_url *url, ah__url_entry *shared,
+                             int redirects, int64_t total_until)
 {
+    ah_url_free(&r->origin);
+    if (r->origin_shared)
+        ah__url_entry_unref(r->origin_shared);
+    r->origin_shared = NULL;
+    if (url) {
+        r->origin = *url;
+        memset(url, 0, sizeof(*url));
+    } else {
+        r->origin_shared = shared;
+        shared->refs++;
+    }
     free(r->url);
-    r->url = url;
+    r->url = NULL;
     r->redirects = redirects;
     r->total_until = total_until;
 }
@@ -611,6 +630,10 @@ static int body_fail(ah_client_response *r, int rc)
 /* Run a body step under the request's total deadline. */
 static int with_deadline(ah_client_response *r, char *buf, size_t len)
 {
+    const char *data;
+    if (!r->dec && (r->body_kind == BODY_LENGTH || r->body_kind == BODY_EOF) && r->conn &&
+        ah_stream_buffered(r->conn->stream, &data) > 0)
+        return raw_read(r, buf, len); /* a copy from the buffer never waits: no scope, no clock */
     int pushed = 0;
     if (r->total_until != INT64_MAX) {
         int64_t left = r->total_until - ah_now_ms();
@@ -757,7 +780,17 @@ int64_t ah_client_response_content_length(const ah_client_response *r)
 {
     return r ? r->content_length : -1;
 }
-const char *ah_client_response_url(const ah_client_response *r) { return r ? r->url : NULL; }
+const char *ah_client_response_url(const ah_client_response *r)
+{
+    if (!r)
+        return NULL;
+    /* Formatted on the first call: most callers never ask (the response is the caller's,
+     * not const underneath). */
+    if (!r->url && (r->origin.scheme || r->origin_shared))
+        ((ah_client_response *)r)->url =
+            ah_url_format(r->origin_shared ? &r->origin_shared->url : &r->origin);
+    return r->url;
+}
 int ah_client_response_redirects(const ah_client_response *r) { return r ? r->redirects : 0; }
 
 const char *ah_client_response_header_nth(const ah_client_response *r, const char *name, size_t n)
