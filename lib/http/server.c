@@ -1087,36 +1087,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     ah_server_shutdown(srv, 10000);
 }
 
-typedef struct {
-    ah__worker *w;
-    struct event *sigint, *sigterm;
-} main_worker;
-
-static int main_worker_task(void *arg)
-{
-    main_worker *m = arg;
-    struct event_base *base = ah_loop_base(ah_loop_current());
-    m->sigint = evsignal_new(base, SIGINT, on_signal, m->w->srv);
-    m->sigterm = evsignal_new(base, SIGTERM, on_signal, m->w->srv);
-    if (m->sigint)
-        evsignal_add(m->sigint, NULL);
-    if (m->sigterm)
-        evsignal_add(m->sigterm, NULL);
-    /* A program may block these until the handlers exist (so a signal that comes during start-up
-     * still means a graceful shutdown): they are handled now. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    int rc = worker_main(m->w);
-    if (m->sigint)
-        event_free(m->sigint);
-    if (m->sigterm)
-        event_free(m->sigterm);
-    return rc;
-}
-
 int ah_server_run(ah_server *srv)
 {
     if (!srv || ah_loop_current() || srv->nlistens == 0)
@@ -1146,8 +1116,23 @@ int ah_server_run(ah_server *srv)
         ah_server_shutdown(srv, 0);
         rc = AH_ENOMEM;
     } else {
-        main_worker m = {srv->workers[0], NULL, NULL};
-        rc = ah_loop_run(loop, main_worker_task, &m);
+        /* The handlers go in on the loop's own thread and stack before any task runs: with the
+         * ucontext switch every task has a signal mask of its own, so unblocking from inside a
+         * task would not reach the loop. A program may have blocked these until now (so that a
+         * signal during start-up still means a graceful shutdown): they are handled from here. */
+        struct event_base *base = ah_loop_base(loop);
+        struct event *sigint = evsignal_new(base, SIGINT, on_signal, srv);
+        struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, srv);
+        if (sigint)
+            evsignal_add(sigint, NULL);
+        if (sigterm)
+            evsignal_add(sigterm, NULL);
+        pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+        rc = ah_loop_run(loop, worker_main, srv->workers[0]);
+        if (sigint)
+            event_free(sigint);
+        if (sigterm)
+            event_free(sigterm);
         ah_loop_free(loop);
         ah_server_shutdown(srv, srv->grace_ms); /* the others follow the first */
     }
