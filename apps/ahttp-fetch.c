@@ -611,6 +611,16 @@ static void run_transfer(app *a, worker_ctx *w, xfer *x)
         x->url_effective = strdup(u ? u : t->url);
         x->content_type = strdup(ct ? ct : "");
     }
+    if (o->follow && o->max_redirs == 0 && ah_client_response_header(r, "Location") &&
+        (x->status == 301 || x->status == 302 || x->status == 303 || x->status == 307 ||
+         x->status == 308)) {
+        /* as curl: -L with --max-redirs 0 meets a redirect it may not follow */
+        t->exit_code = 47;
+        snprintf(x->errmsg, sizeof(x->errmsg), "Maximum (0) redirects followed");
+        ah_client_response_free(r);
+        x->time_total = now_s() - start;
+        return;
+    }
     if (o->fail && x->status >= 400) {
         t->exit_code = 22;
         snprintf(x->errmsg, sizeof(x->errmsg), "The requested URL returned error: %d", x->status);

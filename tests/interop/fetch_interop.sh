@@ -264,6 +264,8 @@ EOF
         check "nginx: without -L the 302 is the answer" 0 "302 Found"
         run_fetch -L --max-redirs 5 "$base/loop"
         check "nginx: a redirect loop exits 47" 47 "" "too many redirects"
+        run_fetch -L --max-redirs 0 "$base/old"
+        check "nginx: -L --max-redirs 0 on a redirect exits 47 as curl" 47 "" "Maximum (0) redirects"
 
         run_fetch -f "$base/nope"
         check "nginx: -f on a 404 exits 22" 22 "" "404"
