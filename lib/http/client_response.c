@@ -517,16 +517,12 @@ static int raw_read(ah_client_response *r, char *buf, size_t len)
         size_t feed = have < len ? have : len;
         r->out = buf;
         r->out_len = 0;
-        llhttp_errno_t err = llhttp_execute(&r->parser, data, feed);
-        size_t used = feed;
-        if (err == HPE_PAUSED) {
-            used = (size_t)(llhttp_get_error_pos(&r->parser) - data);
-            llhttp_resume(&r->parser);
-        } else if (err != HPE_OK) {
+        long used = ah__llhttp_feed(&r->parser, data, feed);
+        if (used < 0) {
             r->out = NULL;
             return r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
         }
-        ah_stream_consume(s, used);
+        ah_stream_consume(s, (size_t)used);
         size_t got = r->out_len;
         r->out = NULL;
         r->body_read += got;

@@ -138,6 +138,11 @@ typedef struct ah__conn {
 int ah__request_parse_head(ah_request *req, char *head, size_t head_len,
                            const ah_server_opts *opts);
 
+/* Feed len bytes of a message body to llhttp. Returns how many it used: fewer than len when a
+ * callback paused it at the end of the message (the parser is then resumed, ready for the next
+ * one), or -1 on malformed input. */
+long ah__llhttp_feed(llhttp_t *p, const char *data, size_t len);
+
 /* Serialise and send the response (a complete one, or the end of a streamed one). */
 int ah__response_finish(ah_response *resp);
 /* Send a bare error response (no handler involved). */

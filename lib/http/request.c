@@ -240,6 +240,17 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, const a
     return 0;
 }
 
+long ah__llhttp_feed(llhttp_t *p, const char *data, size_t len)
+{
+    llhttp_errno_t err = llhttp_execute(p, data, len);
+    if (err == HPE_PAUSED) {
+        long used = (long)(llhttp_get_error_pos(p) - data);
+        llhttp_resume(p);
+        return used;
+    }
+    return err == HPE_OK ? (long)len : -1;
+}
+
 /* ---- accessors ---- */
 
 const char *ah_request_method(const ah_request *req) { return req->method; }

@@ -668,15 +668,10 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
         size_t feed = have < len ? have : len;
         req->body_out = buf;
         req->body_out_len = 0;
-        llhttp_errno_t err = llhttp_execute(&req->parser, data, feed);
-        size_t used = feed;
-        if (err == HPE_PAUSED) {
-            used = (size_t)(llhttp_get_error_pos(&req->parser) - data);
-            llhttp_resume(&req->parser);
-        } else if (err != HPE_OK) {
+        long used = ah__llhttp_feed(&req->parser, data, feed);
+        if (used < 0)
             return AH_EPROTO_HTTP;
-        }
-        ah_stream_consume(s, used);
+        ah_stream_consume(s, (size_t)used);
         if (req->msg_complete)
             req->body_done = 1;
         size_t got = req->body_out_len;
