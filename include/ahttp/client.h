@@ -121,7 +121,7 @@ typedef struct ah_client_opts {
 
 /** Which timer fired when a call returned AH_ETIMEDOUT. */
 typedef enum ah_client_timeout {
-    AH_CLIENT_TIMEOUT_NONE,    /**< not a client timeout (or none fired) */
+    AH_CLIENT_TIMEOUT_NONE, /**< none of the client's timers (the caller's own deadline, or none) */
     AH_CLIENT_TIMEOUT_TOTAL,   /**< timeout_ms (or the request's own) */
     AH_CLIENT_TIMEOUT_POOL,    /**< pool_timeout_ms */
     AH_CLIENT_TIMEOUT_DNS,     /**< dns_timeout_ms */

@@ -22,8 +22,12 @@ int ah__client_fail(ah__fetch *f, int code, ah_client_phase phase, ah_client_tim
     ah_client_error *e = f->err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    int n = vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    if (code == AH_ETIMEDOUT && timeout == AH_CLIENT_TIMEOUT_NONE && n >= 0 &&
+        (size_t)n < sizeof(e->message))
+        snprintf(e->message + n, sizeof(e->message) - (size_t)n,
+                 " (the caller's deadline expired)");
     e->code = code;
     e->phase = phase;
     e->timeout = code == AH_ETIMEDOUT ? timeout : AH_CLIENT_TIMEOUT_NONE;
@@ -37,6 +41,10 @@ ah_client_timeout ah__client_which_timeout(int64_t total_until, int rc, ah_clien
         return AH_CLIENT_TIMEOUT_NONE;
     if (total_until != INT64_MAX && ah_now_ms() >= total_until)
         return AH_CLIENT_TIMEOUT_TOTAL;
+    /* The client's own scopes are closed by now (the total one is told apart above): a scope
+     * still past its time is the caller's, which is none of the client's timers. */
+    if (ah__deadline_passed())
+        return AH_CLIENT_TIMEOUT_NONE;
     return which;
 }
 

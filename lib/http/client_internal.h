@@ -119,8 +119,9 @@ typedef struct ah__fetch {
 /* Record a failure in f->err and the client's last error; returns code. */
 int ah__client_fail(ah__fetch *f, int code, ah_client_phase phase, ah_client_timeout timeout,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Which timer it was when rc is AH_ETIMEDOUT: TOTAL if the total deadline has passed, else
- * `which`. For other codes NONE. */
+/* Which timer it was when rc is AH_ETIMEDOUT: TOTAL if the total deadline has passed, NONE if
+ * the caller's own deadline scope has (ah__client_fail then says so), else `which`. For other
+ * codes NONE. */
 ah_client_timeout ah__client_which_timeout(int64_t total_until, int rc, ah_client_timeout which);
 
 /* A connection for u: an idle one that is still alive, else a new one (waiting at the limits,

@@ -349,11 +349,14 @@ int ah__proxy_connect(ah__fetch *f, ah_stream *s, const ah__proxy *p, const ah_u
                                    "total timeout (%lld ms) waiting for proxy %s to open a "
                                    "tunnel",
                                    (long long)f->total_ms, proxy_peer);
-        if (rc == AH_ETIMEDOUT)
+        if (which == AH_CLIENT_TIMEOUT_CONNECT || which == AH_CLIENT_TIMEOUT_READ)
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
-                                   "connect timeout (%lld ms) waiting for proxy %s to open a "
-                                   "tunnel",
-                                   (long long)o->connect_timeout_ms, proxy_peer);
+                                   "%s timeout (%lld ms) waiting for proxy %s to open a tunnel",
+                                   which == AH_CLIENT_TIMEOUT_CONNECT ? "connect" : "read",
+                                   (long long)(which == AH_CLIENT_TIMEOUT_CONNECT
+                                                   ? o->connect_timeout_ms
+                                                   : o->read_timeout_ms),
+                                   proxy_peer);
         if (rc == AH_EEOF)
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
                                    "proxy %s closed the connection in reply to CONNECT",

@@ -597,9 +597,12 @@ static int body_fail(ah_client_response *r, int rc)
             return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
                                    "total timeout (%lld ms) reading the body from %s",
                                    (long long)r->total_ms, r->peer);
-        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
-                               "read timeout (%lld ms) reading the body from %s",
-                               (long long)o->read_timeout_ms, r->peer);
+        if (which == AH_CLIENT_TIMEOUT_READ)
+            return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
+                                   "read timeout (%lld ms) reading the body from %s",
+                                   (long long)o->read_timeout_ms, r->peer);
+        return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which, "reading the body from %s",
+                               r->peer);
     case AH_ETOOBIG:
         if (r->dec)
             return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,

@@ -144,6 +144,8 @@ struct ah_loop {
 ah_task *ah__current(void);
 /* 0 if the task may wait; AH_ECANCELED / AH_ETIMEDOUT if cancelled / past its deadline. */
 int ah__check(ah_task *t);
+/* 1 if the calling task has an open deadline scope whose time has come, else 0. */
+int ah__deadline_passed(void);
 /* Suspend t (the current task). If q, t is queued on it; if fd >= 0, t waits for `what` on fd;
  * the timeout (< 0: none) is shortened to the task's deadline. Returns what the waker passed:
  * AH_ETIMEDOUT on timeout, the ready bits for fd waits, AH_ECANCELED on cancellation. */

@@ -20,6 +20,12 @@ int ah_sleep(int64_t ms)
     return 0;
 }
 
+int ah__deadline_passed(void)
+{
+    ah_task *t = ah__current();
+    return t && t->ndeadlines && ah_now_ms() >= t->deadline_min;
+}
+
 static void recompute_min(ah_task *t)
 {
     int64_t m = INT64_MAX;

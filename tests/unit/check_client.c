@@ -1062,6 +1062,30 @@ static int main_timeouts(void *arg)
     ck_assert_int_eq(ah_client_response_error(r)->timeout, AH_CLIENT_TIMEOUT_TOTAL);
     ah_client_response_free(r);
     ah_client_close(c);
+
+    /* The caller's own deadline scope is not one of the client's timeouts: NONE, and said so. */
+    ah_client_opts o6 = {.read_timeout_ms = 5000, .timeout_ms = 5000};
+    c = ah_client_new(&o6);
+    ck_assert_int_eq(ah_deadline_push(100), 0);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETIMEDOUT);
+    ck_assert_int_eq(ah_deadline_pop(), 1);
+    ck_assert_int_eq(ah_client_response_error(r)->timeout, AH_CLIENT_TIMEOUT_NONE);
+    ck_assert_ptr_nonnull(strstr(ah_client_response_error(r)->message, "caller's deadline"));
+    ah_client_response_free(r);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    raw_start(&rs, mute, NULL);
+    req.url = at(rs.url, "/");
+    c = ah_client_new(&o6);
+    ck_assert_int_eq(ah_deadline_push(100), 0);
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETIMEDOUT);
+    ck_assert_int_eq(ah_deadline_pop(), 1);
+    ck_assert_int_eq(err.timeout, AH_CLIENT_TIMEOUT_NONE);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_HEADERS);
+    ck_assert_ptr_nonnull(strstr(err.message, "caller's deadline"));
+    ah_client_close(c);
     raw_stop(&rs);
     return 0;
 }
