@@ -171,7 +171,7 @@ typedef struct worker {
 
 struct bench {
     const options *o;
-    int64_t end_ms;                /* -d: no request starts after this (ah_now_ms clock) */
+    uint64_t end_ns;               /* -d: no request starts after this (now_ns clock) */
     atomic_uint_least64_t claimed; /* -n: requests handed out so far, all threads */
 };
 
@@ -182,11 +182,12 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Take up to want requests from the budget: how many may be sent (0: stop). */
-static uint64_t claim(bench *b, uint64_t want)
+/* Take up to want requests from the budget: how many may be sent (0: stop). now: now_ns(),
+ * which the caller reads anyway to time the requests. */
+static uint64_t claim(bench *b, uint64_t want, uint64_t now)
 {
     if (b->o->duration_ms)
-        return ah_now_ms() < b->end_ms ? want : 0;
+        return now < b->end_ns ? want : 0;
     uint64_t total = b->o->requests;
     uint64_t first = atomic_fetch_add_explicit(&b->claimed, want, memory_order_relaxed);
     if (first >= total)
@@ -229,8 +230,10 @@ static int client_task(void *arg)
     };
     ah_client_error err;
     req.error = &err;
-    while (claim(b, 1)) {
+    for (;;) {
         uint64_t t0 = now_ns();
+        if (!claim(b, 1, t0))
+            break;
         ah_client_response *r;
         int rc = ah_client_fetch(w->client, &req, &r);
         if (rc < 0) {
@@ -442,7 +445,7 @@ static int pipeline_task(void *arg)
     const options *o = b->o;
     ah_stream *s = NULL;
     uint64_t k;
-    while ((k = claim(b, o->pipeline)) > 0) {
+    while ((k = claim(b, o->pipeline, now_ns())) > 0) {
         if (!s && pipe_connect(w, &s) < 0) {
             /* the claimed requests were never sent: they count as the one connect error */
             if (ah_sleep(CONNECT_BACKOFF_MS) < 0)
@@ -873,7 +876,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     uint64_t t0 = now_ns();
-    b.end_ms = ah_now_ms() + o.duration_ms;
+    b.end_ns = t0 + (uint64_t)o.duration_ms * 1000000u;
     unsigned started = 0;
     for (unsigned i = 0; i < o.threads; i++) {
         worker *w = &ws[i];

@@ -531,6 +531,7 @@ static int exchange(ah__fetch *f, const outreq *rq, ah_client_response **out)
 {
     ah_client *c = f->c;
     ah__cconn *conn;
+    f->resendable = idempotent(rq->method) && !rq->body_fn;
     int rc = ah__pool_get(f, rq->url, &conn);
     if (rc < 0)
         return rc;
@@ -558,9 +559,8 @@ static int exchange(ah__fetch *f, const outreq *rq, ah_client_response **out)
             ah__pool_put(c, conn, 0);
             return rc;
         }
-        if (reused && !any_byte && stale_error(rc) && !retried && idempotent(rq->method) &&
-            !rq->body_fn && !ah_task_cancelled() &&
-            (f->total_until == INT64_MAX || ah_now_ms() < f->total_until)) {
+        if (reused && !any_byte && stale_error(rc) && !retried && f->resendable && !rq->body_fn &&
+            !ah_task_cancelled() && (f->total_until == INT64_MAX || ah_now_ms() < f->total_until)) {
             /* The server closed the kept-alive connection as we reused it (its idle timeout
              * raced our request): nothing was processed, so sending again is safe. */
             c->retries++;
@@ -769,7 +769,7 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
         *out = NULL;
     if (!c || !req || !out)
         return AH_EINVAL;
-    ah__fetch f = {c, INT64_MAX, 0, err};
+    ah__fetch f = {c, INT64_MAX, 0, err, 0};
     if (!req->url)
         return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                "no URL");
@@ -806,7 +806,8 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
         req->timeout_ms ? (req->timeout_ms < 0 ? -1 : req->timeout_ms) : c->opts.timeout_ms;
     int pushed = 0, rc = 0;
     if (total > 0) {
-        rc = ah_deadline_push(total);
+        f.total_until = ah_now_ms() + total;
+        rc = ah__deadline_push_at(f.total_until);
         if (rc < 0) {
             free(headers);
             return ah__client_fail(&f, rc, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
@@ -814,12 +815,11 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
         }
         pushed = 1;
         f.total_ms = total;
-        f.total_until = ah_now_ms() + total;
     }
     ah__client_ref(c);
     rc = fetch_redirects(&f, req, headers, out);
     if (pushed)
-        (void)ah_deadline_pop();
+        ah__deadline_drop();
     free(headers);
     ah__client_unref(c);
     return rc;

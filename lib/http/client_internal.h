@@ -42,6 +42,9 @@ typedef struct ah__cconn {
     ah_stream *stream;
     unsigned requests; /* requests sent on it so far */
     int64_t idle_until;
+    /* Idle on plain TCP: the socket's readiness hook is set (idle_watched) and has fired
+     * (idle_stirred) — the server sent something or closed since the connection went idle. */
+    uint8_t idle_watched, idle_stirred;
     struct ah__cconn *hprev, *hnext;
     struct ah__cconn *lprev, *lnext;
     char peer[AH__PEER_MAX]; /* "127.0.0.1:8080" (the address), or "host:port" before */
@@ -114,6 +117,10 @@ typedef struct ah__fetch {
     int64_t total_until; /* INT64_MAX: no total timeout */
     int64_t total_ms;
     ah_client_error *err;
+    /* The request may be sent again on a new connection if a reused one turns out closed
+     * (idempotent, body not from a producer): a pooled connection is then taken without the
+     * read that checks it is alive, unless the loop has seen it stir. */
+    int resendable;
 } ah__fetch;
 
 /* Record a failure in f->err and the client's last error; returns code. */

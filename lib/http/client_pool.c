@@ -141,8 +141,47 @@ static void slot_release(ah_client *c, ah__chost *h)
 
 /* Close and free a connection that holds no slot any more. graceful: send TLS close_notify
  * first (which may await briefly). */
+/* The plain TCP socket under conn's stream, or NULL (TLS, or closed). */
+static ah__sock *plain_sock(ah__cconn *conn)
+{
+    if (!conn->stream || ah__stream_ops(conn->stream) != &ah__sock_ops)
+        return NULL;
+    return ah_stream_io(conn->stream);
+}
+
+static void idle_stirred(void *arg)
+{
+    ah__cconn *conn = arg;
+    conn->idle_stirred = 1;
+}
+
+/* An idle connection on plain TCP: have the loop tell us if the socket turns readable (a
+ * close, or bytes nobody asked for) until we take it again. */
+static void idle_watch(ah__cconn *conn)
+{
+    ah__sock *s = plain_sock(conn);
+    conn->idle_watched = 0;
+    conn->idle_stirred = 0;
+    if (!s || ah__sock_arm(s, ah_loop_current()) < 0)
+        return;
+    s->on_readable = idle_stirred;
+    s->on_readable_arg = conn;
+    conn->idle_watched = 1;
+}
+
+static void idle_unwatch(ah__cconn *conn)
+{
+    ah__sock *s = conn->idle_watched ? plain_sock(conn) : NULL;
+    if (s) {
+        s->on_readable = NULL;
+        s->on_readable_arg = NULL;
+    }
+    conn->idle_watched = 0;
+}
+
 static void conn_destroy(ah__cconn *conn, int graceful)
 {
+    idle_unwatch(conn);
     if (conn->stream) {
         if (graceful && ah_tls_version(conn->stream) && ah_task_current() && !ah_task_cancelled()) {
             ah_stream_set_timeouts(conn->stream, CLOSE_NOTIFY_MS, CLOSE_NOTIFY_MS);
@@ -449,13 +488,21 @@ static int open_stream(ah__fetch *f, const ah_url *u, ah__cconn *conn)
 
 /* A connection still alive and unexpired from h's idle list (most recently used first); dead
  * ones found on the way are closed. */
-static ah__cconn *take_idle(ah_client *c, ah__chost *h)
+static ah__cconn *take_idle(ah_client *c, ah__chost *h, int resendable)
 {
     int freed = 0;
     while (h->idle) {
         ah__cconn *conn = h->idle;
         idle_unlink(c, conn);
+        ah__sock *s = plain_sock(conn);
+        int quiet = conn->idle_watched && !conn->idle_stirred && s && !s->peer_closed;
+        idle_unwatch(conn);
         if (coarse_now_ms() < conn->idle_until) {
+            /* Nothing has arrived on it since it went idle and no FIN came with the last
+             * response, as of the loop's last look; if the server closed it since, the request
+             * fails at once and is sent again. */
+            if (quiet && resendable)
+                return conn;
             /* One non-blocking read: EAGAIN means alive. EOF (the server's keep-alive timeout),
              * an error, or bytes nobody asked for mean the connection is not to be used. */
             int n = ah__stream_fill_nowait(conn->stream);
@@ -539,7 +586,7 @@ int ah__pool_get(ah__fetch *f, const ah_url *u, ah__cconn **out)
         return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_POOL, AH_CLIENT_TIMEOUT_NONE,
                                "out of memory");
     h->users++; /* h stays while we use it, whatever happens while we wait */
-    ah__cconn *conn = take_idle(c, h);
+    ah__cconn *conn = take_idle(c, h, f->resendable);
     if (conn) {
         ah__client_tracef(c, "reusing the connection to %s", conn->peer);
     } else if (!h->wait_head && h->open < c->opts.max_per_host &&
@@ -612,6 +659,7 @@ void ah__pool_put(ah_client *c, ah__cconn *conn, int reusable)
             return;
         }
         conn->idle_until = coarse_now_ms() + c->opts.idle_timeout_ms;
+        idle_watch(conn);
         idle_push(c, conn);
         dispatch(c); /* another origin at the total limit may take its slot */
         ensure_reaper(c);

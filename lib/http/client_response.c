@@ -580,7 +580,7 @@ static int decoded_read(ah_client_response *r, char *buf, size_t len)
 /* Record a body failure (sticky) and drop the connection. */
 static int body_fail(ah_client_response *r, int rc)
 {
-    ah__fetch f = {r->client, r->total_until, r->total_ms, &r->err};
+    ah__fetch f = {r->client, r->total_until, r->total_ms, &r->err, 0};
     ah_client_timeout which = ah__client_which_timeout(r->total_until, rc, AH_CLIENT_TIMEOUT_READ);
     ah_client_opts *o = &r->client->opts;
     release_conn(r, 0);
@@ -634,18 +634,15 @@ static int with_deadline(ah_client_response *r, char *buf, size_t len)
         ah_stream_buffered(r->conn->stream, &data) > 0)
         return raw_read(r, buf, len); /* a copy from the buffer never waits: no scope, no clock */
     int pushed = 0;
-    if (r->total_until != INT64_MAX) {
-        int64_t left = r->total_until - ah_now_ms();
-        if (left <= 0)
-            return AH_ETIMEDOUT;
-        int rc = ah_deadline_push(left);
+    if (r->total_until != INT64_MAX) { /* past already: the first wait says so */
+        int rc = ah__deadline_push_at(r->total_until);
         if (rc < 0)
             return rc;
         pushed = 1;
     }
     int n = r->dec ? decoded_read(r, buf, len) : raw_read(r, buf, len);
     if (pushed)
-        (void)ah_deadline_pop();
+        ah__deadline_drop();
     return n;
 }
 

@@ -14,8 +14,14 @@ typedef struct ah__sock {
     int fd;
     ah_loop *loop;
     ah_task *reader, *writer; /* tasks waiting for readiness */
-    struct event ev;          /* EV_READ | EV_WRITE | EV_ET | EV_PERSIST */
+    struct event ev;          /* EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST */
     int ev_added;
+    int peer_closed; /* the loop has seen the peer's FIN (EPOLLRDHUP), read or not */
+    /* 0 once the receive queue is known empty, until the loop reports the socket readable: a
+     * read then waits for that report instead of asking the kernel first. Known empty: a read
+     * got EAGAIN, or came back short (rd_short: TCP returns fewer bytes than asked only when
+     * it has no more) and a write has succeeded since (see sock_writev). */
+    int rd_ready, rd_short;
     /* Called (once) when the socket turns readable while no task reads it: how an idle
      * keep-alive connection, which holds no task, is woken. */
     void (*on_readable)(void *arg);

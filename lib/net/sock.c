@@ -14,6 +14,12 @@ static void sock_event(evutil_socket_t fd, short what, void *arg)
     ah__sock *s = arg;
     ah_task *reader = NULL, *writer = NULL;
     (void)fd;
+    if (what & EV_CLOSED)
+        s->peer_closed = 1;
+    if (what & EV_READ) {
+        s->rd_ready = 1;
+        s->rd_short = 0;
+    }
     if ((what & EV_READ) && s->reader) {
         reader = s->reader;
         s->reader = NULL;
@@ -45,6 +51,7 @@ ah__sock *ah__sock_new(int fd)
         return NULL;
     }
     s->fd = fd;
+    s->rd_ready = 1;
     return s;
 }
 
@@ -53,7 +60,8 @@ int ah__sock_arm(ah__sock *s, ah_loop *loop)
     if (s->ev_added)
         return 0;
     s->loop = loop;
-    event_assign(&s->ev, loop->base, s->fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, sock_event, s);
+    event_assign(&s->ev, loop->base, s->fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+                 sock_event, s);
     if (event_add(&s->ev, NULL) != 0)
         return AH_ENOMEM;
     s->ev_added = 1;
@@ -65,9 +73,10 @@ int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms)
     ah_task *t = ah__current();
     if (!t)
         return AH_EINVAL;
-    int rc = ah__check(t);
-    if (rc < 0)
-        return rc;
+    if (t->cancelled && !t->shielded)
+        return AH_ECANCELED;
+    /* (a deadline already past: ah__park says so before suspending) */
+    int rc;
     if ((rc = ah__sock_arm(s, t->loop)) < 0)
         return rc;
     ah_task **slot = what == AH_READ ? &s->reader : &s->writer;
@@ -88,19 +97,28 @@ int ah__sock_wait(ah__sock *s, int what, int64_t timeout_ms)
 static int sock_read(void *io, void *buf, size_t len, int64_t timeout_ms)
 {
     ah__sock *s = io;
-    int64_t until = timeout_ms == AH__NOWAIT ? INT64_MAX : ah__until(timeout_ms);
+    int64_t until = INT64_MIN;
     if (len > INT_MAX)
         len = INT_MAX;
     for (;;) {
-        ssize_t n = recv(s->fd, buf, len, 0);
-        if (n >= 0)
-            return (int)n;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
+        if (s->rd_ready) {
+            ssize_t n = recv(s->fd, buf, len, 0);
+            if (n >= 0) {
+                if (n > 0 && (size_t)n < len)
+                    s->rd_short = 1;
+                return (int)n;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -errno;
+            if (s->ev_added) /* (trusted only while the loop watches for edges) */
+                s->rd_ready = 0;
+        }
         if (timeout_ms == AH__NOWAIT)
             return AH_EAGAIN;
+        if (until == INT64_MIN) /* the clock is read only when there is waiting to do */
+            until = ah__until(timeout_ms);
         int rc = ah__sock_wait(s, AH_READ, ah__remaining(until));
         if (rc < 0)
             return rc;
@@ -111,7 +129,7 @@ static int sock_writev(void *io, const struct iovec *iov_in, int iovcnt, int64_t
 {
     ah__sock *s = io;
     struct iovec local[64];
-    int64_t until = ah__until(timeout_ms);
+    int64_t until = INT64_MIN; /* read from the clock if we have to wait */
     while (iovcnt > 0) {
         /* Work on a private copy so partial writes can advance it. */
         int n = iovcnt < 64 ? iovcnt : 64;
@@ -131,6 +149,8 @@ static int sock_writev(void *io, const struct iovec *iov_in, int iovcnt, int64_t
                     continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK)
                     return -errno;
+                if (until == INT64_MIN)
+                    until = ah__until(timeout_ms);
                 int rc = ah__sock_wait(s, AH_WRITE, ah__remaining(until));
                 if (rc < 0)
                     return rc;
@@ -150,6 +170,14 @@ static int sock_writev(void *io, const struct iovec *iov_in, int iovcnt, int64_t
         iov_in += n;
         iovcnt -= n;
     }
+    /* A read came back short, and the peer has now taken bytes from us: had it reset the
+     * connection since, this write would have failed; had it sent a FIN, the loop reported
+     * that (EV_CLOSED) or will; had it sent data, the loop will report that. So the receive
+     * queue is empty until the loop says otherwise. (A short read alone does not tell: a reset
+     * that came with the last bytes is reported as a plain read event, once.) */
+    if (s->rd_short && s->ev_added && !s->peer_closed)
+        s->rd_ready = 0;
+    s->rd_short = 0;
     return 0;
 }
 

@@ -146,6 +146,10 @@ ah_task *ah__current(void);
 int ah__check(ah_task *t);
 /* 1 if the calling task has an open deadline scope whose time has come, else 0. */
 int ah__deadline_passed(void);
+/* ah_deadline_push with the deadline given as an ah_now_ms() time (no clock read). */
+int ah__deadline_push_at(int64_t at);
+/* ah_deadline_pop for a caller that does not ask whether it expired (no clock read). */
+void ah__deadline_drop(void);
 /* Suspend t (the current task). If q, t is queued on it; if fd >= 0, t waits for `what` on fd;
  * the timeout (< 0: none) is shortened to the task's deadline. Returns what the waker passed:
  * AH_ETIMEDOUT on timeout, the ready bits for fd waits, AH_ECANCELED on cancellation. */

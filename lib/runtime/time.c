@@ -35,27 +35,44 @@ static void recompute_min(ah_task *t)
     t->deadline_min = m;
 }
 
-int ah_deadline_push(int64_t ms)
+int ah__deadline_push_at(int64_t at)
 {
     ah_task *t = ah__current();
     if (!t)
         return AH_EINVAL;
     if (t->ndeadlines == AH__MAX_DEADLINES)
         return AH_ENOMEM;
-    int64_t at = ah_now_ms() + (ms < 0 ? 0 : ms);
     t->deadlines[t->ndeadlines++] = at;
     if (at < t->deadline_min)
         t->deadline_min = at;
     return 0;
 }
 
-int ah_deadline_pop(void)
+int ah_deadline_push(int64_t ms)
+{
+    if (!ah__current())
+        return AH_EINVAL;
+    return ah__deadline_push_at(ah_now_ms() + (ms < 0 ? 0 : ms));
+}
+
+/* Close the innermost scope; its deadline, or INT64_MIN if there was none. */
+static int64_t pop_scope(void)
 {
     ah_task *t = ah__current();
     if (!t || t->ndeadlines == 0)
-        return AH_EINVAL;
+        return INT64_MIN;
     int64_t at = t->deadlines[--t->ndeadlines];
-    int expired = ah_now_ms() >= at;
-    recompute_min(t);
-    return expired;
+    if (at <= t->deadline_min) /* it may have been the earliest */
+        recompute_min(t);
+    return at;
 }
+
+int ah_deadline_pop(void)
+{
+    int64_t at = pop_scope();
+    if (at == INT64_MIN)
+        return AH_EINVAL;
+    return ah_now_ms() >= at;
+}
+
+void ah__deadline_drop(void) { (void)pop_scope(); }

@@ -862,11 +862,33 @@ static int main_idle_closed(void *arg)
     raw_server rs;
     raw_start(&rs, close_after_one, NULL);
     ah_client *c = ah_client_new(NULL);
-    expect_body(c, at(rs.url, "/"), 200, "ok");
-    expect_body(c, at(rs.url, "/"), 200, "ok"); /* the closed one is not used */
     ah_client_stats st;
+    /* Closed while idle, and the loop has seen it (the socket turned readable): not used. */
+    expect_body(c, at(rs.url, "/"), 200, "ok");
+    ck_assert_int_eq(ah_sleep(50), 0);
+    expect_body(c, at(rs.url, "/"), 200, "ok");
     ah_client_get_stats(c, &st);
     ck_assert_uint_eq(st.connections_made, 2);
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_uint_eq(st.reused, 0);
+
+    /* Closed just now, the FIN read with the response: a POST (never sent twice) checks with
+     * a read first, and takes a new connection... */
+    ah_client_request post = {.method = "POST", .url = at(rs.url, "/"), .body = "x", .body_len = 1};
+    ah_client_response *r;
+    ck_assert_int_eq(ah_client_fetch(c, &post, &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ah_client_response_free(r);
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 3);
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_uint_eq(st.reused, 0);
+
+    /* ...and so does a GET, which takes a quiet pooled connection without that read: the loop
+     * saw the FIN (EPOLLRDHUP) come with the response. */
+    expect_body(c, at(rs.url, "/"), 200, "ok");
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 4);
     ck_assert_uint_eq(st.retries, 0);
     ck_assert_uint_eq(st.reused, 0);
     ah_client_close(c);

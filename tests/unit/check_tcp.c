@@ -201,6 +201,60 @@ START_TEST(test_read_times_out_on_a_silent_peer)
 }
 END_TEST
 
+/* The peer's last bytes and its reset (or FIN) come in one loop report: after reading those
+ * bytes, the next read must find the end at once, not wait for a report that never comes. And
+ * after a short read and a write, a read waits for the loop rather than asking the kernel, and
+ * still gets what comes. */
+static int main_end_with_last_bytes(void *arg)
+{
+    int reset = arg != NULL;
+    ah_listener *l;
+    ck_assert_int_eq(ah_tcp_listen("127.0.0.1", 0, NULL, &l), 0);
+    ah_stream_opts so = {.read_timeout_ms = 3000};
+    ah_tcp_connect_opts co = {.stream = &so};
+    ah_stream *c, *s;
+    ck_assert_int_eq(ah_tcp_connect("127.0.0.1", ah_listener_port(l), &co, &c), 0);
+    ck_assert_int_eq(ah_listener_accept(l, &s, NULL), 0);
+    char buf[64];
+    /* a read that waits (the loop watches the client's socket from then on), then a round
+     * trip: the client has read short and written since */
+    ck_assert_int_eq(ah_deadline_push(20), 0);
+    ck_assert_int_eq(ah_stream_read(c, buf, sizeof(buf)), AH_ETIMEDOUT);
+    ck_assert_int_eq(ah_deadline_pop(), 1);
+    ck_assert_int_eq(ah_stream_write(s, "hello", 5), 0);
+    ck_assert_int_eq(ah_stream_read(c, buf, sizeof(buf)), 5);
+    ck_assert_int_eq(ah_stream_write(c, "junk", 4), 0); /* the server leaves it unread */
+    ck_assert_int_eq(ah_sleep(20), 0);
+    ck_assert_int_eq(ah_stream_write(s, "abc", 3), 0);
+    if (reset)
+        ah_stream_close(s); /* unread bytes: the kernel sends RST, not FIN */
+    else
+        ck_assert_int_eq(ah_stream_shutdown_write(s), 0);
+    ck_assert_int_eq(ah_sleep(20), 0); /* the loop sees both at once */
+    ck_assert_int_eq(ah_stream_read(c, buf, sizeof(buf)), 3);
+    int64_t start = ah_now_ms();
+    int rc = ah_stream_read(c, buf, sizeof(buf));
+    ck_assert_int_lt(ah_check_elapsed(start), 1000);
+    if (reset)
+        ck_assert_msg(rc == AH_ECONNRESET || rc == 0, "read gave %d", rc);
+    else
+        ck_assert_int_eq(rc, 0);
+    ah_stream_close(c);
+    if (!reset)
+        ah_stream_close(s);
+    ah_listener_close(l);
+    return 0;
+}
+
+START_TEST(test_the_end_that_comes_with_the_last_bytes_is_seen)
+{
+    int before = ah_check_open_fds();
+    ck_assert_int_eq(ah_run(main_end_with_last_bytes, NULL), 0);
+    ck_assert_int_eq(ah_run(main_end_with_last_bytes, "reset"), 0);
+    ck_assert_int_eq(ah_check_open_fds(), before);
+}
+END_TEST
+
 static int main_refused(void *arg)
 {
     /* a port that was just free: nothing listens there */
@@ -419,6 +473,7 @@ static Suite *tcp_suite(void)
     tcase_add_test(tc, test_connect_times_out_on_a_full_backlog);
     tcase_add_test(tc, test_cancel_during_connect_and_read_leaks_no_fd);
     tcase_add_test(tc, test_accept_backs_off_when_out_of_descriptors);
+    tcase_add_test(tc, test_the_end_that_comes_with_the_last_bytes_is_seen);
     suite_add_tcase(s, tc);
     return s;
 }
