@@ -112,7 +112,7 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 
 have_python=0
 have_aiohttp=0
-if [ -x "$python" ]; then
+if [ -x "$python" ] && "$python" -c 'import socket' 2>/dev/null; then
     have_python=1
     "$python" -c 'import aiohttp' 2>/dev/null && have_aiohttp=1
 fi
@@ -497,7 +497,11 @@ fi
 
 # ---- 2. 1 GiB from nginx, checksummed ----
 
-if [ $ng_up = 1 ]; then
+# the file and one copy of it at a time
+free_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
+if [ $ng_up = 1 ] && [ "${free_kib:-0}" -lt $((3 * 1024 * 1024)) ]; then
+    skip "nginx: 1 GiB download" "less than 3 GiB free in ${TMPDIR:-/tmp}"
+elif [ $ng_up = 1 ]; then
     big="$ng/root/big.bin"
     got="$work/got.bin"
     size=$((1024 * 1024 * 1024))
