@@ -41,7 +41,7 @@ struct ah_client_response {
     /* the body */
     int body_kind;
     uint64_t body_left; /* BODY_LENGTH: bytes still to come */
-    uint64_t body_read; /* raw body bytes so far */
+    uint64_t body_read; /* body bytes so far: chunked framing off, content coding on */
     int64_t content_length;
     int body_done;
     int keep_alive;
@@ -775,6 +775,10 @@ size_t ah_client_response_header_count(const ah_client_response *r) { return r ?
 int64_t ah_client_response_content_length(const ah_client_response *r)
 {
     return r ? r->content_length : -1;
+}
+uint64_t ah_client_response_bytes_received(const ah_client_response *r)
+{
+    return r ? r->body_read : 0;
 }
 const char *ah_client_response_url(const ah_client_response *r)
 {
