@@ -275,7 +275,8 @@ AH_EXPORT int ah_client_response_redirects(const ah_client_response *r);
 /** Read some of the body (decoded from chunked, gzip and deflate as needed): > 0 bytes, 0 at
  * its end, or < 0: AH_ETRUNCATED (the connection closed before the end), AH_EPROTO_HTTP
  * (malformed chunking or compressed data), AH_ETOOBIG (max_decompressed), AH_ETIMEDOUT (read
- * or total timeout), AH_ECANCELED, ... An error is sticky: later reads return it again. The
+ * or total timeout), AH_ECANCELED, ... Bytes decoded before an error are returned first; the
+ * error comes with the next read. An error is sticky: later reads return it again. The
  * connection goes back to the pool as soon as the end of the body has been read. */
 AH_NODISCARD AH_EXPORT int ah_client_response_read(ah_client_response *r, void *buf, size_t len);
 

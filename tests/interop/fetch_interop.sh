@@ -3,10 +3,11 @@
 # parallel; cookies set with add_header and echoed from $http_cookie, through -c/-b files that
 # curl reads and writes too; nginx as a forward proxy for http:// with -x, proxy credentials,
 # http_proxy / no_proxy / --noproxy, and its refusal of CONNECT), Python's http.server (HTTP/1.0,
-# and a close-delimited body), canned raw replies (two gzip members), a small Python CONNECT
-# proxy in front of ahttp-serve's HTTPS, and ahttp-serve over HTTPS (a verified certificate, an
-# expired one). --compressed %{size_download} is compared with curl's on nginx's gzip. Plus the
-# exit codes of bad usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
+# and a close-delimited body), canned raw replies (a malformed chunk after a good one, two gzip
+# members), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and ahttp-serve over
+# HTTPS (a verified certificate, an expired one). --compressed %{size_download} is compared with
+# curl's on nginx's gzip, the malformed chunk's output and exit code with curl's. Plus the exit
+# codes of bad usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
 # Every port is ephemeral, every wait is bounded by `timeout`, every background process is killed
 # by PID on exit. Needs $top_builddir and $AH_CERTS (both exported by `make check`).
 set -uo pipefail
@@ -457,6 +458,9 @@ else
 import gzip, socketserver
 members = gzip.compress(b"part one\n") + gzip.compress(b"part two\n")
 REPLIES = {
+    # a chunk, then a chunk-size line that is not hex
+    "/chunk-then-garbage": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"5\r\nhello\r\nZZ\r\n",
     # two gzip members one after the other (RFC 1952 section 2.2)
     "/gzip-members": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
                      b"Connection: close\r\n\r\n%s" % (len(members), members),
@@ -482,6 +486,25 @@ EOF
     else
         rport=$(sed -n 's/^port \([0-9]*\).*/\1/p' "$work/raw.log" | head -1)
         members_len=$(sed -n 's/.* gzip-members \([0-9]*\)$/\1/p' "$work/raw.log" | head -1)
+        # curl writes the chunk it decoded, then fails with 56
+        run_fetch "http://127.0.0.1:$rport/chunk-then-garbage"
+        if [ "$rc" = 56 ] && [ "$(cat "$work/out")" = "hello" ] &&
+            grep -q "malformed chunked body" "$work/err"; then
+            pass "raw: a malformed chunk after 'hello' writes hello, then exits 56"
+        else
+            fail "raw: malformed chunk after 'hello' (exit $rc, want 56 and 'hello' written)" \
+                "$work/out" "$work/err"
+        fi
+        if command -v curl >/dev/null 2>&1; then
+            timeout 30 curl -s "http://127.0.0.1:$rport/chunk-then-garbage" >"$work/curl.out"
+            crc=$?
+            if [ "$crc" = "$rc" ] && cmp -s "$work/curl.out" "$work/out"; then
+                pass "raw: curl writes and exits the same on the malformed chunk ($crc)"
+            else
+                fail "raw: on the malformed chunk curl exits $crc, ahttp-fetch $rc; their output:" \
+                    "$work/curl.out" "$work/out"
+            fi
+        fi
         # %{size_download} counts the gzip bytes received, not the 18 decoded ones
         run_fetch -s --compressed -w '\n%{size_download}' "http://127.0.0.1:$rport/gzip-members"
         if [ "$rc" = 0 ] && [ "$(head -2 "$work/out")" = $'part one\npart two' ] &&

@@ -1665,6 +1665,58 @@ static int main_malformed(void *arg)
 START_TEST(test_malformed_responses_are_rejected) { run_main(main_malformed); }
 END_TEST
 
+/* A chunk, then a chunk-size line that is not hex: curl writes the chunk, then fails (56). */
+static int chunk_then_garbage(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    (void)send_text(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n");
+    (void)read_request(s); /* until the client goes */
+    return 0;
+}
+
+static int main_chunk_then_garbage(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, chunk_then_garbage, NULL);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    char buf[64];
+    /* the bytes decoded before the error come first, in the same read that met it */
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    ck_assert_int_eq(ah_client_response_error(r)->code, 0);
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), 5);
+    /* then the error, sticky */
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_EPROTO_HTTP);
+    const ah_client_error *e = ah_client_response_error(r);
+    ck_assert_int_eq(e->code, AH_EPROTO_HTTP);
+    ck_assert_int_eq(e->phase, AH_CLIENT_PHASE_BODY);
+    ck_assert_str_eq(e->message, "malformed chunked body");
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_EPROTO_HTTP);
+    ah_client_response_free(r);
+
+    /* the whole body fails all the same */
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_EPROTO_HTTP);
+    ah_client_response_free(r);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0); /* a broken framing ends the connection */
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_chunked_body_error_comes_after_the_bytes_decoded_before_it)
+{
+    run_main(main_chunk_then_garbage);
+}
+END_TEST
+
 /* ---- compression ---- */
 
 static void client_compressed(world *w)
@@ -2476,6 +2528,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_cancelled_fetches_give_back_their_slots);
     tcase_add_test(tc, test_connect_timeout_refusal_dns_and_bad_requests_are_reported);
     tcase_add_test(tc, test_malformed_responses_are_rejected);
+    tcase_add_test(tc, test_chunked_body_error_comes_after_the_bytes_decoded_before_it);
     suite_add_tcase(s, tc);
     tc = tcase_create("redirects");
     tcase_add_test(tc, test_redirects_follow_rfc9110_rules);
