@@ -559,7 +559,6 @@ static void read_body(app *a, worker_ctx *w, xfer *x, ah_client_response *r)
         n = ah_client_response_read(r, j->data + j->len, j->cap - j->len);
         if (n <= 0)
             break;
-        x->size_download += (uint64_t)n;
         if (parallel_stdout(a, x)) {
             rc = out_write(a, w, x, j->data + j->len, (size_t)n);
         } else {
@@ -634,6 +633,9 @@ static void run_transfer(app *a, worker_ctx *w, xfer *x)
         return;
     }
     read_body(a, w, x, r);
+    /* as curl's size_download: the body as received, before --compressed decoding (and
+     * before ah_client_response_free drains what was left unread) */
+    x->size_download = ah_client_response_bytes_received(r);
     ah_client_response_free(r);
     x->time_total = now_s() - start;
 }

@@ -262,6 +262,11 @@ AH_EXPORT int ah_client_response_header_at(const ah_client_response *r, size_t i
 AH_EXPORT const char *ah_client_response_trailer(const ah_client_response *r, const char *name);
 /** The declared Content-Length (of the body as sent, before decoding), or -1 if none. */
 AH_EXPORT int64_t ah_client_response_content_length(const ah_client_response *r);
+/** The body bytes received so far as they came on the wire: before gzip/deflate decoding, but
+ * without chunked framing (chunk sizes, extensions, CRLFs and trailers), as curl counts
+ * size_download. Bytes after the end of a compressed stream count too. 0 for NULL, before the
+ * first read, and for a response without a body. */
+AH_EXPORT uint64_t ah_client_response_bytes_received(const ah_client_response *r);
 /** The URL that answered (after redirects), as a string owned by the response. */
 AH_EXPORT const char *ah_client_response_url(const ah_client_response *r);
 /** The number of redirects followed to get here. */
@@ -270,7 +275,8 @@ AH_EXPORT int ah_client_response_redirects(const ah_client_response *r);
 /** Read some of the body (decoded from chunked, gzip and deflate as needed): > 0 bytes, 0 at
  * its end, or < 0: AH_ETRUNCATED (the connection closed before the end), AH_EPROTO_HTTP
  * (malformed chunking or compressed data), AH_ETOOBIG (max_decompressed), AH_ETIMEDOUT (read
- * or total timeout), AH_ECANCELED, ... An error is sticky: later reads return it again. The
+ * or total timeout), AH_ECANCELED, ... Bytes decoded before an error are returned first; the
+ * error comes with the next read. An error is sticky: later reads return it again. The
  * connection goes back to the pool as soon as the end of the body has been read. */
 AH_NODISCARD AH_EXPORT int ah_client_response_read(ah_client_response *r, void *buf, size_t len);
 

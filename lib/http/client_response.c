@@ -41,7 +41,8 @@ struct ah_client_response {
     /* the body */
     int body_kind;
     uint64_t body_left; /* BODY_LENGTH: bytes still to come */
-    uint64_t body_read; /* raw body bytes so far */
+    uint64_t body_read; /* body bytes so far: chunked framing off, content coding on */
+    int raw_error;      /* an error met after bytes the same read returns: the next read's */
     int64_t content_length;
     int body_done;
     int keep_alive;
@@ -478,6 +479,8 @@ const char *ah__response_location(const ah_client_response *r)
 /* Body bytes as framed on the wire (chunked decoded, content codings not). */
 static int raw_read(ah_client_response *r, char *buf, size_t len)
 {
+    if (r->raw_error)
+        return r->raw_error;
     if (r->body_done)
         return 0;
     ah_stream *s = r->conn->stream;
@@ -518,13 +521,20 @@ static int raw_read(ah_client_response *r, char *buf, size_t len)
         r->out = buf;
         r->out_len = 0;
         long used = ah__llhttp_feed(&r->parser, data, feed);
-        if (used < 0) {
-            r->out = NULL;
-            return r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
-        }
-        ah_stream_consume(s, (size_t)used);
         size_t got = r->out_len;
         r->out = NULL;
+        if (used < 0) {
+            int rc = r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
+            if (got == 0)
+                return rc;
+            /* The chunks before the bad bytes were good: hand them out first, as curl writes
+             * them before failing, and fail on the next read. Nothing is consumed: the
+             * connection cannot be reused after this anyway. */
+            r->raw_error = rc;
+            r->body_read += got;
+            return (int)got;
+        }
+        ah_stream_consume(s, (size_t)used);
         r->body_read += got;
         if (r->msg_complete)
             finish_body(r);
@@ -775,6 +785,10 @@ size_t ah_client_response_header_count(const ah_client_response *r) { return r ?
 int64_t ah_client_response_content_length(const ah_client_response *r)
 {
     return r ? r->content_length : -1;
+}
+uint64_t ah_client_response_bytes_received(const ah_client_response *r)
+{
+    return r ? r->body_read : 0;
 }
 const char *ah_client_response_url(const ah_client_response *r)
 {

@@ -3,9 +3,11 @@
 # parallel; cookies set with add_header and echoed from $http_cookie, through -c/-b files that
 # curl reads and writes too; nginx as a forward proxy for http:// with -x, proxy credentials,
 # http_proxy / no_proxy / --noproxy, and its refusal of CONNECT), Python's http.server (HTTP/1.0,
-# and a close-delimited body), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and
-# ahttp-serve over HTTPS (a verified certificate, an expired one). Plus the exit codes of bad
-# usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
+# and a close-delimited body), canned raw replies (a malformed chunk after a good one, two gzip
+# members), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and ahttp-serve over
+# HTTPS (a verified certificate, an expired one). --compressed %{size_download} is compared with
+# curl's on nginx's gzip, the malformed chunk's output and exit code with curl's. Plus the exit
+# codes of bad usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
 # Every port is ephemeral, every wait is bounded by `timeout`, every background process is killed
 # by PID on exit. Needs $top_builddir and $AH_CERTS (both exported by `make check`).
 set -uo pipefail
@@ -279,6 +281,23 @@ EOF
         else
             fail "nginx: --compressed (exit $rc)" "$work/err"
         fi
+        # curl's size_download is the body as received: gzip-encoded (nginx sends it chunked;
+        # the chunk framing does not count), not the decoded text ahttp-fetch writes
+        if command -v curl >/dev/null 2>&1; then
+            run_fetch -s --compressed -o /dev/null -w '%{size_download}' "$base/files/text.txt"
+            want=$(timeout 30 curl -s --compressed -o /dev/null -w '%{size_download}' \
+                "$base/files/text.txt")
+            decoded=$(wc -c <"$ng/root/files/text.txt")
+            if [ "$rc" = 0 ] && [ "$(cat "$work/out")" = "$want" ] && [ "$want" -gt 0 ] &&
+                [ "$want" -lt "$decoded" ]; then
+                pass "nginx: --compressed %{size_download} is curl's ($want encoded bytes)"
+            else
+                got=$(cat "$work/out")
+                fail "nginx: --compressed %{size_download} $got, curl $want (exit $rc)" "$work/err"
+            fi
+        else
+            skip "--compressed %{size_download} against curl" "curl not installed"
+        fi
         run_fetch -v "$base/files/text.txt"
         if [ "$rc" = 0 ] && ! grep -qi 'Content-Encoding' "$work/err" &&
             cmp -s "$work/out" "$ng/root/files/text.txt"; then
@@ -427,6 +446,73 @@ EOF
         eport=$(sed -n 's/^port \([0-9]*\)/\1/p' "$work/eof.log" | head -1)
         run_fetch -w '%{size_download}' "http://127.0.0.1:$eport/"
         check "python: close-delimited HTTP/1.0 body read to the end" 0 "^28000$"
+    fi
+fi
+
+# ---- canned raw replies (Python): what curl makes of broken or unusual bodies ----
+
+if [ ! -x "$python" ]; then
+    skip "raw replies" "no $python"
+else
+    cat >"$work/raw_server.py" <<'EOF'
+import gzip, socketserver
+members = gzip.compress(b"part one\n") + gzip.compress(b"part two\n")
+REPLIES = {
+    # a chunk, then a chunk-size line that is not hex
+    "/chunk-then-garbage": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"5\r\nhello\r\nZZ\r\n",
+    # two gzip members one after the other (RFC 1952 section 2.2)
+    "/gzip-members": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (len(members), members),
+}
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        first = self.rfile.readline(8192).decode("latin-1")
+        while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+            pass
+        path = first.split(" ")[1] if first.count(" ") >= 2 else "/"
+        self.wfile.write(REPLIES.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+class S(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+s = S(("127.0.0.1", 0), H)
+print("port", s.server_address[1], "gzip-members", len(members), flush=True)
+s.serve_forever()
+EOF
+    timeout 120 "$python" -u "$work/raw_server.py" >"$work/raw.log" 2>&1 &
+    pids+=($!)
+    if ! wait_for_text "$work/raw.log" "port"; then
+        fail "python raw reply server did not start" "$work/raw.log"
+    else
+        rport=$(sed -n 's/^port \([0-9]*\).*/\1/p' "$work/raw.log" | head -1)
+        members_len=$(sed -n 's/.* gzip-members \([0-9]*\)$/\1/p' "$work/raw.log" | head -1)
+        # curl writes the chunk it decoded, then fails with 56
+        run_fetch "http://127.0.0.1:$rport/chunk-then-garbage"
+        if [ "$rc" = 56 ] && [ "$(cat "$work/out")" = "hello" ] &&
+            grep -q "malformed chunked body" "$work/err"; then
+            pass "raw: a malformed chunk after 'hello' writes hello, then exits 56"
+        else
+            fail "raw: malformed chunk after 'hello' (exit $rc, want 56 and 'hello' written)" \
+                "$work/out" "$work/err"
+        fi
+        if command -v curl >/dev/null 2>&1; then
+            timeout 30 curl -s "http://127.0.0.1:$rport/chunk-then-garbage" >"$work/curl.out"
+            crc=$?
+            if [ "$crc" = "$rc" ] && cmp -s "$work/curl.out" "$work/out"; then
+                pass "raw: curl writes and exits the same on the malformed chunk ($crc)"
+            else
+                fail "raw: on the malformed chunk curl exits $crc, ahttp-fetch $rc; their output:" \
+                    "$work/curl.out" "$work/out"
+            fi
+        fi
+        # %{size_download} counts the gzip bytes received, not the 18 decoded ones
+        run_fetch -s --compressed -w '\n%{size_download}' "http://127.0.0.1:$rport/gzip-members"
+        if [ "$rc" = 0 ] && [ "$(head -2 "$work/out")" = $'part one\npart two' ] &&
+            [ "$(tail -1 "$work/out")" = "$members_len" ]; then
+            pass "raw: two gzip members decoded, %{size_download} is their $members_len bytes"
+        else
+            fail "raw: two gzip members (exit $rc, want size $members_len)" "$work/out" "$work/err"
+        fi
     fi
 fi
 

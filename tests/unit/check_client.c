@@ -1665,6 +1665,58 @@ static int main_malformed(void *arg)
 START_TEST(test_malformed_responses_are_rejected) { run_main(main_malformed); }
 END_TEST
 
+/* A chunk, then a chunk-size line that is not hex: curl writes the chunk, then fails (56). */
+static int chunk_then_garbage(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    (void)send_text(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n");
+    (void)read_request(s); /* until the client goes */
+    return 0;
+}
+
+static int main_chunk_then_garbage(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, chunk_then_garbage, NULL);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    char buf[64];
+    /* the bytes decoded before the error come first, in the same read that met it */
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    ck_assert_int_eq(ah_client_response_error(r)->code, 0);
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), 5);
+    /* then the error, sticky */
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_EPROTO_HTTP);
+    const ah_client_error *e = ah_client_response_error(r);
+    ck_assert_int_eq(e->code, AH_EPROTO_HTTP);
+    ck_assert_int_eq(e->phase, AH_CLIENT_PHASE_BODY);
+    ck_assert_str_eq(e->message, "malformed chunked body");
+    ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_EPROTO_HTTP);
+    ah_client_response_free(r);
+
+    /* the whole body fails all the same */
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_EPROTO_HTTP);
+    ah_client_response_free(r);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0); /* a broken framing ends the connection */
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_chunked_body_error_comes_after_the_bytes_decoded_before_it)
+{
+    run_main(main_chunk_then_garbage);
+}
+END_TEST
+
 /* ---- compression ---- */
 
 static void client_compressed(world *w)
@@ -1740,6 +1792,107 @@ static void client_caps(world *w)
 }
 
 START_TEST(test_decompression_and_body_caps) { run_world(client_caps); }
+END_TEST
+
+/* Two gzip members, "part one\n" and "part two\n", one after the other (RFC 1952 §2.2), sent
+ * chunked in pieces of 10 bytes. */
+static int two_gzip_members_chunked(ah_stream *s, int index, void *arg)
+{
+    size_t *sent = arg;
+    if (read_request(s) <= 0)
+        return 0;
+    size_t n1, n2;
+    unsigned char *m1 = compress_with("part one\n", 9, 31, &n1);
+    unsigned char *m2 = compress_with("part two\n", 9, 31, &n2);
+    unsigned char body[256];
+    ck_assert_uint_le(n1 + n2, sizeof(body));
+    memcpy(body, m1, n1);
+    memcpy(body + n1, m2, n2);
+    free(m1);
+    free(m2);
+    *sent = n1 + n2;
+    char out[1024];
+    size_t len = (size_t)snprintf(out, sizeof(out),
+                                  "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                                  "Transfer-Encoding: chunked\r\n\r\n");
+    for (size_t at_byte = 0; at_byte < n1 + n2; at_byte += 10) {
+        size_t piece = n1 + n2 - at_byte < 10 ? n1 + n2 - at_byte : 10;
+        len += (size_t)snprintf(out + len, sizeof(out) - len, "%zx\r\n", piece);
+        memcpy(out + len, body + at_byte, piece);
+        len += piece;
+        len += (size_t)snprintf(out + len, sizeof(out) - len, "\r\n");
+    }
+    len += (size_t)snprintf(out + len, sizeof(out) - len, "0\r\n\r\n");
+    ck_assert_uint_lt(len, sizeof(out));
+    (void)ah_stream_write(s, out, len);
+    (void)read_request(s); /* until the client goes */
+    return 0;
+}
+
+static void client_bytes_received(world *w)
+{
+    ck_assert_uint_eq(ah_client_response_bytes_received(NULL), 0);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+
+    /* gzip with a Content-Length: the count is the compressed length, reads give the text */
+    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    int64_t sent = ah_client_response_content_length(r);
+    ck_assert_int_gt(sent, 0);
+    ck_assert_int_lt(sent, (int64_t)strlen(text));
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), 0);
+    char *got = malloc(sizeof(text));
+    ck_assert_ptr_nonnull(got);
+    size_t used = 0;
+    int n;
+    while ((n = ah_client_response_read(r, got + used, 100)) > 0) {
+        used += (size_t)n;
+        ck_assert_uint_lt(used, sizeof(text));
+        ck_assert_uint_le(ah_client_response_bytes_received(r), (uint64_t)sent);
+    }
+    ck_assert_int_eq(n, 0);
+    ck_assert_uint_eq(used, strlen(text));
+    ck_assert_int_eq(memcmp(got, text, used), 0);
+    free(got);
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), (uint64_t)sent);
+    ah_client_response_free(r);
+
+    /* chunked: the chunk data counts, the framing and the trailer do not */
+    ck_assert_int_eq(ah_get(c, at(w->url, "/chunked"), &r), 0);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_uint_eq(len, strlen("first part, second part, the end"));
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), len);
+    ah_client_response_free(r);
+
+    /* two gzip members, chunked: 18 bytes of text from the compressed bytes sent */
+    raw_server rs;
+    size_t members_len = 0;
+    raw_start(&rs, two_gzip_members_chunked, &members_len);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "part one\npart two\n");
+    ck_assert_uint_gt(members_len, len);
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), members_len);
+    ah_client_response_free(r);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    /* decoding off: what is read is what was received */
+    ah_client_opts o = {.no_decompress = 1};
+    c = ah_client_new(&o);
+    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_uint_eq(ah_client_response_bytes_received(r), len);
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_bytes_received_counts_the_body_as_sent_before_decoding)
+{
+    run_world(client_bytes_received);
+}
 END_TEST
 
 /* ---- TLS ---- */
@@ -2375,6 +2528,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_cancelled_fetches_give_back_their_slots);
     tcase_add_test(tc, test_connect_timeout_refusal_dns_and_bad_requests_are_reported);
     tcase_add_test(tc, test_malformed_responses_are_rejected);
+    tcase_add_test(tc, test_chunked_body_error_comes_after_the_bytes_decoded_before_it);
     suite_add_tcase(s, tc);
     tc = tcase_create("redirects");
     tcase_add_test(tc, test_redirects_follow_rfc9110_rules);
@@ -2385,6 +2539,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_head_1xx_204_304_have_no_body);
     tcase_add_test(tc, test_gzip_and_deflate_bodies_are_decoded);
     tcase_add_test(tc, test_decompression_and_body_caps);
+    tcase_add_test(tc, test_bytes_received_counts_the_body_as_sent_before_decoding);
     suite_add_tcase(s, tc);
     tc = tcase_create("tls");
     tcase_add_test(tc, test_tls_with_verification);
