@@ -574,7 +574,7 @@ static int conn_task(void *arg)
         if (ah_stream_buffered(c->stream, &data) == 0) {
             if (c->closing)
                 break;
-            int rc = ah__stream_fill_nowait(c->stream);
+            int rc = ah__stream_fill_nowait_before_write(c->stream);
             if (rc == AH_EAGAIN) {
                 rc = ah_stream_uncork(c->stream);
                 if (rc == 0 &&

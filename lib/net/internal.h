@@ -35,6 +35,11 @@ typedef struct ah__sock {
 /* Read what the transport has without waiting: bytes added, 0 at end of stream, AH_EAGAIN if
  * nothing is there, AH_ETOOBIG if the buffer is full, or < 0. */
 int ah__stream_fill_nowait(ah_stream *s);
+/* As ah__stream_fill_nowait, for a caller that writes next (the server, before flushing the
+ * responses to what it has read): on plain TCP, after a short read and no read event since, it
+ * answers AH_EAGAIN without asking the kernel. Safe only because the write follows: a reset
+ * that came with the last bytes makes that write fail. */
+int ah__stream_fill_nowait_before_write(ah_stream *s);
 /* Free the stream's buffers if they are empty (an idle connection keeps no buffer). */
 void ah__stream_shrink(ah_stream *s);
 /* Register the socket's readiness event now (so on_readable can fire). */

@@ -116,6 +116,16 @@ static int fill(ah_stream *s, int64_t until) { return fill_timeout(s, ah__remain
 
 int ah__stream_fill_nowait(ah_stream *s) { return fill_timeout(s, AH__NOWAIT); }
 
+int ah__stream_fill_nowait_before_write(ah_stream *s)
+{
+    if (s->ops == &ah__sock_ops) {
+        const ah__sock *k = s->io;
+        if (k->ev_added && !k->peer_closed && (!k->rd_ready || k->rd_short))
+            return AH_EAGAIN;
+    }
+    return fill_timeout(s, AH__NOWAIT);
+}
+
 void ah__stream_shrink(ah_stream *s)
 {
     if (s->rbuf && s->rstart == s->rend) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "checkutil.h"
 #include "httputil.h"
@@ -2116,6 +2117,50 @@ static int main_max_conns(void *arg)
 START_TEST(test_max_connections_holds_back_third_connection) { RUN(main_max_conns, NULL); }
 END_TEST
 
+/* A kept-alive client sends a request and at once resets (or half-closes) the connection: the
+ * server reads the request together with the end of the stream. It must not take the short
+ * read for an idle connection and park it: the write of the response meets the reset and the
+ * connection is closed; after a FIN the response goes out and then the connection closes. */
+static int main_request_then_end(void *arg)
+{
+    int reset = arg != NULL;
+    fixture fx;
+    fx_start(&fx, NULL, NULL);
+    ah_stream *s;
+    http_response r;
+    ck_assert_int_eq(http_connect(fx.port, &s), 0);
+    roundtrip(s, "GET /echo/one HTTP/1.1\r\nHost: test\r\n\r\n", 0, &r);
+    http_response_free(&r);
+    ck_assert_int_eq(ah_sleep(20), 0); /* the server parks the connection */
+    ck_assert_uint_eq(stats(&fx).connections_idle, 1);
+    ck_assert_int_eq(http_send(s, "GET /echo/two HTTP/1.1\r\nHost: test\r\n\r\n"), 0);
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        ck_assert_int_eq(setsockopt(ah_stream_fd(s), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+        ah_stream_close(s); /* RST right behind the request */
+    } else {
+        ck_assert_int_eq(ah_stream_shutdown_write(s), 0);
+        ck_assert_int_eq(http_read_response(s, 0, &r), 0);
+        ck_assert_str_eq(r.body, "two");
+        http_response_free(&r);
+        ck_assert_int_eq(http_wait_closed(s, slow_x(1000)), 1);
+        ah_stream_close(s);
+    }
+    int64_t start = ah_now_ms();
+    while (stats(&fx).connections_open > 0 && ah_check_elapsed(start) < slow_x(1000))
+        ck_assert_int_eq(ah_sleep(5), 0);
+    ck_assert_uint_eq(stats(&fx).connections_open, 0);
+    fx_stop(&fx);
+    return 0;
+}
+
+START_TEST(test_request_followed_by_reset_or_fin_closes_the_connection)
+{
+    RUN(main_request_then_end, NULL);
+    RUN(main_request_then_end, "reset");
+}
+END_TEST
+
 /* Shutdown while the server is at max_connections: the accept task is waiting for a free slot,
  * not in accept; closing the idle connection frees one. serve must return cleanly (no use of the
  * closed listener or of the worker after it is gone). */
@@ -2254,6 +2299,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_shutdown_closes_idle_keepalive_connection);
     tcase_add_test(tc, test_shutdown_grace_expiry_cancels_slow_handler);
     tcase_add_test(tc, test_max_connections_holds_back_third_connection);
+    tcase_add_test(tc, test_request_followed_by_reset_or_fin_closes_the_connection);
     tcase_add_test(tc, test_shutdown_at_max_connections_with_idle_connection);
     tcase_add_test(tc, test_shutdown_at_max_connections_with_busy_connection);
     suite_add_tcase(s, tc);
