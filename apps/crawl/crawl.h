@@ -1,6 +1,7 @@
-/* ahttp-crawl: the pieces of the crawler that are plain functions (no loop, no I/O), so the unit
- * suite tests/unit/check_crawl.c can test them: robots.txt rules, URL normalisation and the
- * seen set, and link extraction from HTML. main.c is the concurrent part. */
+/* ahttp-crawl: the pieces of the crawler that are plain functions (no loop), so the unit suite
+ * tests/unit/check_crawl.c can test them: robots.txt rules, URL normalisation and the seen set,
+ * link extraction from HTML, and the spill file of the frontier (whose blocking I/O the crawler
+ * runs on the thread pool). main.c is the concurrent part. */
 #ifndef AH_CRAWL_H
 #define AH_CRAWL_H
 
@@ -65,6 +66,89 @@ int crawl_seen_add(crawl_seen *s, uint64_t h);
 /** 1 if h is in s. */
 int crawl_seen_has(const crawl_seen *s, uint64_t h);
 void crawl_seen_free(crawl_seen *s);
+
+/* ---- the frontier's spill file (spill.c) --------------------------------------------------- */
+
+/** A FIFO of frontier entries ("DEPTH URL\n" records) kept on disk: what the frontier cannot
+ * hold in memory. Records are pushed into a write buffer that is written to the end of the file
+ * in batches, and read back from the front of the file in 64 KiB chunks. The file is unlinked as
+ * soon as it is made, so it goes away with the process however that ends.
+ *
+ * The order of the records is: those read back (r) → those in the file not yet read → a batch
+ * being written (taken by crawl_spill_take_write) → the write buffer (w). crawl_spill_pop takes
+ * from the front; when the front is on disk it says so (AH_EAGAIN) and a read must run first.
+ * When the file has been read to its end the write buffer is popped directly, so a frontier
+ * that spills a little never touches the disk.
+ *
+ * The blocking calls (crawl_spill_io_run) touch only the job they are given, never the spill,
+ * so they can run on another thread while the owner keeps pushing and popping; the owner runs
+ * at most one job at a time. */
+typedef struct crawl_spill {
+    const char *dir;    /* where the file is made (NULL: $TMPDIR, else /tmp); borrowed */
+    size_t write_batch; /* write when the write buffer holds this much (0: 64 KiB) */
+    int fd;             /* -1 until the first write */
+    uint64_t file_end;  /* bytes in the file */
+    uint64_t file_pos;  /* bytes of the file read back */
+    char *w;            /* the write buffer: records after all the others */
+    size_t wpos, wlen, wcap;
+    char *r; /* records read back and not popped yet (the last one may be partial) */
+    size_t rpos, rlen, rcap;
+    size_t count;   /* records pushed and not popped */
+    size_t written; /* records ever written to the file (for the summary) */
+    int busy;       /* a job is out (taken and not yet done) */
+    int error;      /* the first I/O error: the records on disk are lost */
+} crawl_spill;
+
+/** One blocking job of a spill: a write of a batch or a read of a chunk. */
+typedef struct crawl_spill_io {
+    int write;       /* 1: write data; 0: read up to cap bytes into data */
+    int fd;          /* -1 for the first write: the file is made by the job */
+    const char *dir; /* for making the file */
+    uint64_t offset;
+    char *data;
+    size_t len, cap;
+    size_t records; /* in a write */
+    int result;     /* 0 or a negative errno */
+} crawl_spill_io;
+
+/** An empty spill whose file (made on the first write) goes in dir (NULL: $TMPDIR, else /tmp;
+ * borrowed). */
+void crawl_spill_init(crawl_spill *s, const char *dir);
+
+/** Append a record. Returns 0 or AH_ENOMEM. */
+int crawl_spill_push(crawl_spill *s, const char *url, int depth);
+
+/** Take the first record: 1 and *url (NUL-terminated, valid until the next call on s), *len and
+ * *depth; 0 if the spill is empty; AH_EAGAIN if the first record is on disk (a read job must run
+ * first); s->error if a job failed. */
+int crawl_spill_pop(crawl_spill *s, const char **url, size_t *len, int *depth);
+
+/** 1 if a job should run now: a write when the write buffer holds write_batch bytes or more (or
+ * any at all with flush), a read when the front record is on disk. 0 otherwise, or while a job
+ * is out. */
+int crawl_spill_wants_io(const crawl_spill *s, int flush);
+
+/** Fill in the job that crawl_spill_wants_io asked for (flush as there) and mark the spill busy.
+ * Returns 1 with a job, 0 if there is nothing to do, AH_ENOMEM. */
+int crawl_spill_take_io(crawl_spill *s, int flush, crawl_spill_io *job);
+
+/** Run a job: blocking I/O, safe on another thread (it touches only the job). Returns
+ * job->result. */
+int crawl_spill_io_run(crawl_spill_io *job);
+
+/** Take a finished job's result back into the spill and free the job's buffer. Returns 0 or the
+ * job's error (which is also kept in s->error). */
+int crawl_spill_io_done(crawl_spill *s, crawl_spill_io *job);
+
+/** take + run + done in the calling thread (before the loop runs, and in tests). Returns 1 if a
+ * job ran, 0 if none was wanted, or an error. */
+int crawl_spill_io_sync(crawl_spill *s, int flush);
+
+/** Free the buffers of a job that will not be done. */
+void crawl_spill_io_free(crawl_spill_io *job);
+
+/** Close the file and free the buffers. */
+void crawl_spill_free(crawl_spill *s);
 
 /* ---- links (links.c) ---------------------------------------------------------------------- */
 

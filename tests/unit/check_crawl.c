@@ -1,14 +1,22 @@
 /* The crawler's plain parts (apps/crawl): robots.txt parsing and matching (group choice,
  * wildcards, '$', longest match, Allow on ties, Crawl-delay, empty files), URL normalisation and
- * the seen set, and link extraction from awkward HTML with gumbo. */
+ * the seen set, link extraction from awkward HTML with gumbo, the spill file's FIFO order, the
+ * frontier's bound on memory (--frontier-mem), and resuming from and compacting the --state
+ * log. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "../../apps/crawl/crawl.h"
+#include "../../apps/crawl/crawler.h"
 #include "checkutil.h"
+
+/* main.c's, which this suite does not link */
+volatile sig_atomic_t stop_requested;
 
 #define UA "ahttp-crawl/0.1"
 
@@ -300,6 +308,268 @@ START_TEST(test_links_broken_html_and_empty)
 }
 END_TEST
 
+/* ---- the frontier's spill file and its bound --------------------------------------------- */
+
+START_TEST(test_spill_keeps_fifo_order_through_the_file)
+{
+    crawl_spill s;
+    crawl_spill_init(&s, NULL);
+    s.write_batch = 100; /* a few records per write: the file is used for real */
+    char url[64];
+    int pushed = 0, popped = 0;
+    unsigned seed = 12345;
+    while (popped < 3000) {
+        seed = seed * 1103515245u + 12345u;
+        int action = (int)((seed >> 16) % 10);
+        if (pushed < 3000 && action < 6) {
+            snprintf(url, sizeof(url), "http://example.com/%d", pushed);
+            ck_assert_int_eq(crawl_spill_push(&s, url, pushed % 7), 0);
+            pushed++;
+        } else if (action < 8) {
+            ck_assert_int_ge(crawl_spill_io_sync(&s, 0), 0);
+        } else {
+            const char *u;
+            size_t len;
+            int depth;
+            int rc = crawl_spill_pop(&s, &u, &len, &depth);
+            if (rc == AH_EAGAIN) {
+                ck_assert_int_eq(crawl_spill_io_sync(&s, 0), 1); /* a read makes progress */
+                continue;
+            }
+            if (rc == 0) {
+                ck_assert_int_eq(popped, pushed);
+                continue;
+            }
+            ck_assert_int_eq(rc, 1);
+            snprintf(url, sizeof(url), "http://example.com/%d", popped);
+            ck_assert_str_eq(u, url);
+            ck_assert_uint_eq(len, strlen(url));
+            ck_assert_int_eq(depth, popped % 7);
+            popped++;
+        }
+        ck_assert_uint_eq(s.count, (size_t)(pushed - popped));
+    }
+    ck_assert_uint_gt(s.written, 1000); /* most records went through the file */
+    ck_assert_uint_gt(s.file_end, 0);
+    ck_assert_uint_eq(s.file_pos, s.file_end);
+    const char *u;
+    size_t len;
+    int depth;
+    ck_assert_int_eq(crawl_spill_pop(&s, &u, &len, &depth), 0);
+    crawl_spill_free(&s);
+}
+END_TEST
+
+/* A crawler with no loop: enough for the frontier's plain functions. */
+static void crawler_init(crawler *c, options *o, size_t frontier_mem)
+{
+    memset(o, 0, sizeof(*o));
+    o->concurrency = 4;
+    o->per_host = 1000;
+    o->max_depth = -1;
+    o->ignore_robots = 1;
+    o->frontier_mem = frontier_mem;
+    memset(c, 0, sizeof(*c));
+    c->o = o;
+    c->out.fd = c->state.fd = -1;
+    crawl_spill_init(&c->spill, NULL);
+    c->spill.write_batch = 512;
+    c->sync_spill = 1;
+}
+
+static void crawler_done(crawler *c)
+{
+    for (crawl_host *h = c->hosts, *next; h; h = next) {
+        next = h->next;
+        while (h->head) {
+            item *it = h->head;
+            h->head = it->next;
+            free(it);
+        }
+        free(h->origin);
+        free(h);
+    }
+    crawl_seen_free(&c->seen);
+    crawl_spill_free(&c->spill);
+}
+
+static const char *const test_hosts[] = {"http://a.example", "http://b.example:8080",
+                                         "https://c.example"};
+
+START_TEST(test_frontier_holds_at_most_its_bound_and_stays_fifo_per_host)
+{
+    options o;
+    crawler c;
+    crawler_init(&c, &o, 16);
+    char url[96];
+    int added = 0;
+    /* 600 URLs over three hosts; each URL's number grows with its arrival */
+    for (; added < 600; added++) {
+        snprintf(url, sizeof(url), "%s/%d", test_hosts[added % 3], added);
+        ck_assert_int_eq(frontier_add(&c, url, added % 5, 0), 1);
+        ck_assert_uint_le(c.queued, 16);
+    }
+    ck_assert_uint_eq(frontier_size(&c), 600);
+    ck_assert_uint_gt(c.spill.written, 0); /* past the bound, to disk */
+    c.sync_spill = 0; /* from here the I/O is the spill task's, as in a running crawl */
+    int last[3] = {-1, -1, -1}, picked = 0, waits = 0;
+    for (;;) {
+        crawl_host *h;
+        item *it;
+        int64_t wait_ms;
+        int kind = pick(&c, &h, &it, &wait_ms);
+        ck_assert_uint_le(c.queued, 16);
+        if (kind == PICK_DONE)
+            break;
+        if (kind == PICK_WAIT) {
+            /* what the spill task does: the next URLs are on disk */
+            ck_assert_int_eq(crawl_spill_io_sync(&c.spill, 0), 1);
+            waits++;
+            continue;
+        }
+        ck_assert_int_eq(kind, PICK_PAGE);
+        int host = -1, n = -1;
+        for (int i = 0; i < 3; i++)
+            if (strncmp(it->url, test_hosts[i], strlen(test_hosts[i])) == 0 &&
+                it->url[strlen(test_hosts[i])] == '/')
+                host = i;
+        ck_assert_int_ge(host, 0);
+        n = atoi(it->url + strlen(test_hosts[host]) + 1);
+        ck_assert_int_gt(n, last[host]); /* each host's URLs come out in arrival order */
+        ck_assert_int_eq(n % 3, host);
+        ck_assert_int_eq(it->depth, n % 5);
+        last[host] = n;
+        free(it);
+        slot_release(&c, h);
+        picked++;
+        /* links found while draining go behind what is spilled */
+        if (picked % 4 == 0 && added < 800) {
+            snprintf(url, sizeof(url), "%s/%d", test_hosts[added % 3], added);
+            ck_assert_int_eq(frontier_add(&c, url, added % 5, 0), 1);
+            ck_assert_uint_le(c.queued, 16);
+            added++;
+        }
+    }
+    ck_assert_int_eq(picked, added);
+    ck_assert_int_gt(waits, 0);
+    ck_assert_uint_eq(frontier_size(&c), 0);
+    crawler_done(&c);
+}
+END_TEST
+
+/* ---- the --state log ------------------------------------------------------------------------ */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count_lines(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1) {
+        if (strncmp(p, prefix, strlen(prefix)) == 0)
+            n++;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    return n;
+}
+
+START_TEST(test_state_resume_replays_and_compacts_atomically)
+{
+    char dir[] = "/tmp/check_crawl.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256], tmp[300];
+    snprintf(path, sizeof(path), "%s/crawl.state", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("seen http://a.example/ 0\n"
+          "seen http://a.example/1 1\n"
+          "seen http://a.example/2 1\n"
+          "done http://a.example/\n"
+          "seen http://b.example/3 2\n"
+          "done http://a.example/2\n"
+          "seen http://a.example/4 1\n",
+          f);
+    for (int i = 5; i < 40; i++) /* more than the bound of 4: these spill */
+        fprintf(f, "seen http://a.example/%d 3\n", i);
+    fputs("seen http://a.example/torn", f); /* died mid-write: no newline */
+    fclose(f);
+    struct stat before;
+    ck_assert_int_eq(stat(path, &before), 0);
+
+    options o;
+    crawler c;
+    crawler_init(&c, &o, 4);
+    int fd = state_resume(&c, path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_eq(frontier_size(&c), 38); /* 1, 3, 4, 5..39 */
+    ck_assert_uint_le(c.queued, 4);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/", 17)), 1);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/2", 18)), 1);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/1", 18)), 1);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/torn", 21)), 0);
+    /* a URL seen before is not queued again (the seeds of a resumed run) */
+    ck_assert_int_eq(frontier_add(&c, "http://a.example/", 0, 0), 0);
+    ck_assert_int_eq(frontier_add(&c, "http://a.example/4", 0, 0), 0);
+    /* the file is now the live state: the done URLs as hashes, the rest in order, no torn line */
+    const char *text = slurp(path);
+    ck_assert_int_eq(count_lines(text, "D "), 2);
+    ck_assert_int_eq(count_lines(text, "seen "), 38);
+    ck_assert_int_eq(count_lines(text, "done "), 0);
+    ck_assert_ptr_null(strstr(text, "torn"));
+    ck_assert_ptr_nonnull(strstr(text, "seen http://a.example/1 1\nseen http://b.example/3 2\n"
+                                       "seen http://a.example/4 1\n"));
+    ck_assert_int_eq(access(tmp, F_OK), -1); /* renamed over the log, not left beside it */
+    /* the order survives: a.example's 1, 4, 5 and b.example's 3 (the hosts take turns) */
+    c.sync_spill = 0;
+    const char *want_a[] = {"http://a.example/1", "http://a.example/4", "http://a.example/5"};
+    int na = 0, nb = 0;
+    for (int i = 0; i < 4; i++) {
+        crawl_host *h;
+        item *it;
+        int64_t wait_ms;
+        int kind;
+        while ((kind = pick(&c, &h, &it, &wait_ms)) == PICK_WAIT)
+            ck_assert_int_eq(crawl_spill_io_sync(&c.spill, 0), 1);
+        ck_assert_int_eq(kind, PICK_PAGE);
+        if (strncmp(it->url, "http://b.", 9) == 0)
+            ck_assert_str_eq(it->url, nb++ ? "" : "http://b.example/3");
+        else
+            ck_assert_str_eq(it->url, want_a[na++]);
+        free(it);
+        slot_release(&c, h);
+    }
+    ck_assert_int_eq(nb, 1);
+    /* the crawl goes on and journals as usual; the next start compacts again */
+    ck_assert_int_eq(write(fd, "done http://a.example/1\n", 24), 24);
+    close(fd);
+    crawler_done(&c);
+    crawler_init(&c, &o, 4);
+    fd = state_resume(&c, path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_uint_eq(frontier_size(&c), 37); /* only the done line written counts */
+    text = slurp(path);
+    ck_assert_int_eq(count_lines(text, "D "), 3);
+    ck_assert_int_eq(count_lines(text, "seen "), 37);
+    struct stat after;
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_int_lt(after.st_size, before.st_size);
+    crawler_done(&c);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *crawl_suite(void)
 {
     Suite *s = suite_create("crawl");
@@ -321,6 +591,11 @@ static Suite *crawl_suite(void)
     tcase_add_test(tc, test_links_base_href_and_frames);
     tcase_add_test(tc, test_links_nofollow_comments_scripts);
     tcase_add_test(tc, test_links_broken_html_and_empty);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("frontier");
+    tcase_add_test(tc, test_spill_keeps_fifo_order_through_the_file);
+    tcase_add_test(tc, test_frontier_holds_at_most_its_bound_and_stays_fifo_per_host);
+    tcase_add_test(tc, test_state_resume_replays_and_compacts_atomically);
     suite_add_tcase(s, tc);
     return s;
 }
