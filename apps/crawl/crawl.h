@@ -163,9 +163,60 @@ typedef struct crawl_links {
  * frame[src] and iframe[src], resolved against <base href> (the first one, itself resolved
  * against page_url) or page_url, normalised. Links with rel containing "nofollow" are skipped
  * unless follow_nofollow. Unresolvable or non-http(s) references (mailto:, javascript:) are
- * dropped. Returns 0 or AH_ENOMEM; the caller frees *out with crawl_links_free. */
+ * dropped. The document is parsed whole, however long. Returns 0 or AH_ENOMEM; the caller frees
+ * *out with crawl_links_free. */
 int crawl_links_extract(const char *html, size_t len, const ah_url *page_url, int follow_nofollow,
                         crawl_links *out);
+
+/** The same extraction, fed the document in pieces as it arrives, in bounded memory.
+ *
+ * A document of up to `window` bytes is parsed whole, exactly as crawl_links_extract does. A
+ * longer one is parsed in windows of about that size, each cut just before a '<' where the HTML
+ * tokenizer is in its data state: not in a tag, comment, doctype, CDATA section, script, style,
+ * title, textarea or other raw text, and not inside the elements that decide whether an element
+ * with a link is made at all — <select>, <svg>, <math> — nor anywhere after a <frameset> or a
+ * <plaintext>. Without such a point the window grows. Links are kept as written until the end,
+ * then resolved against the first <base href> of the whole document. So memory is about 20
+ * times the window (gumbo's tree) plus the links, not 20 times the document.
+ *
+ * What a windowed parse may change: the tree builder clones an <a> that markup around it closes
+ * early (`<p><a href=x>one<p>two` makes two links to x), and elements opened in an earlier
+ * window are not open in the next, so such duplicate links may be counted differently; the
+ * order of links that a table's foster parenting moves; and pathological foreign (SVG/MathML)
+ * content across a cut. The set of distinct URLs, in order of first appearance, is otherwise
+ * the same.
+ *
+ * Gumbo's allocations go to an arena dropped after each parse, which also saves freeing the
+ * tree node by node. */
+typedef struct crawl_links_parser crawl_links_parser;
+
+/** Default window of crawl_links_parser_new. */
+#define CRAWL_LINKS_WINDOW (256 * 1024)
+
+/** A parser for one document at page_url (borrowed: it must outlive the parser). window: bytes
+ * per parse (0: the default; SIZE_MAX: the whole document). NULL when out of memory. */
+crawl_links_parser *crawl_links_parser_new(const ah_url *page_url, int follow_nofollow,
+                                           size_t window);
+
+/** Append len bytes of the document. Returns 1 when a window is ready (call
+ * crawl_links_parser_parse before feeding more, to keep memory bounded), 0 if not, AH_ENOMEM. */
+int crawl_links_parser_feed(crawl_links_parser *p, const char *data, size_t len);
+
+/** Bytes fed and not parsed yet. */
+size_t crawl_links_parser_pending(const crawl_links_parser *p);
+
+/** Parse the ready window, or with final everything fed (the end of the document). CPU work
+ * that touches only p: it may run on another thread. Returns 0 or AH_ENOMEM. */
+int crawl_links_parser_parse(crawl_links_parser *p, int final);
+
+/** After the final parse: resolve and normalise the links into *out (as crawl_links_extract).
+ * Returns 0 or AH_ENOMEM; the caller frees *out with crawl_links_free. */
+int crawl_links_parser_finish(crawl_links_parser *p, crawl_links *out);
+
+/** What a parser did: the gumbo parses it ran and the most arena bytes one of them used. */
+void crawl_links_parser_stats(const crawl_links_parser *p, size_t *parses, size_t *arena_peak);
+
+void crawl_links_parser_free(crawl_links_parser *p);
 
 void crawl_links_free(crawl_links *l);
 

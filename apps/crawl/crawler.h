@@ -16,7 +16,8 @@
 
 #define MAX_PATTERNS 16
 #define HOST_BUCKETS 1024
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK (16 * 1024)       /* a body is read this much at a time, into the task's stack */
+#define INLINE_PARSE_MAX (32 * 1024) /* HTML up to this is parsed in the task, more on the pool */
 #define CRAWL_DELAY_MAX_MS 60000 /* a robots.txt cannot stall us for longer than this per page */
 #define IDLE_POLL_MS 100         /* idle workers look again this often (signals, delays) */
 

@@ -109,20 +109,17 @@ static void count_error(crawler *c, const char *kind)
         c->err.other++;
 }
 
-/* Read up to max bytes of the body. keep: store them in *data (malloc'd, NUL-terminated).
- * Returns 0 or the read error; *truncated is set when there was more than max. */
-static int read_body(ah_client_response *r, size_t max, int keep, char **data, size_t *len,
-                     int *truncated)
+/* Read up to max bytes of a body (robots.txt) into *data (malloc'd, NUL-terminated). Returns 0
+ * or the read error; *truncated is set when there was more than max. */
+static int read_body(ah_client_response *r, size_t max, char **data, size_t *len, int *truncated)
 {
-    char *buf = malloc(READ_CHUNK);
-    if (!buf)
-        return AH_ENOMEM;
+    char buf[READ_CHUNK];
     sbuf b = {0};
     size_t total = 0;
     int rc = 0;
     *truncated = 0;
     for (;;) {
-        int n = ah_client_response_read(r, buf, READ_CHUNK);
+        int n = ah_client_response_read(r, buf, sizeof(buf));
         if (n <= 0) {
             rc = n;
             break;
@@ -132,71 +129,95 @@ static int read_body(ah_client_response *r, size_t max, int keep, char **data, s
             take = max - total;
             *truncated = 1;
         }
-        if (keep)
-            sb_add(&b, buf, take);
+        sb_add(&b, buf, take);
         total += take;
         if (*truncated)
             break;
     }
-    free(buf);
     if (b.failed && rc == 0)
         rc = AH_ENOMEM;
     *len = total;
-    if (keep && !b.data && rc == 0)
+    if (!b.data && rc == 0)
         b.data = calloc(1, 1);
     *data = b.data;
     return rc;
 }
 
-typedef struct links_job {
-    char *html;
-    size_t len;
+/* The link parser of one page, and what it borrows. Heap-allocated, so that a parse abandoned on
+ * the thread pool (the task was cancelled) can be freed there. */
+typedef struct page_parse {
     ah_url base;
-    int follow_nofollow;
-    crawl_links links;
-} links_job;
+    crawl_links_parser *parser;
+    int final;
+} page_parse;
 
-static int links_job_run(void *arg)
+static void page_parse_free(void *arg)
 {
-    links_job *j = arg;
-    return crawl_links_extract(j->html, j->len, &j->base, j->follow_nofollow, &j->links);
+    page_parse *pp = arg;
+    if (!pp)
+        return;
+    crawl_links_parser_free(pp->parser);
+    ah_url_free(&pp->base);
+    free(pp);
 }
 
-static void links_job_free(void *arg)
+static int page_parse_run(void *arg)
 {
-    links_job *j = arg;
-    free(j->html);
-    ah_url_free(&j->base);
-    crawl_links_free(&j->links);
-    free(j);
+    page_parse *pp = arg;
+    return crawl_links_parser_parse(pp->parser, pp->final);
 }
 
-/* Parse the links of a page on the thread pool (gumbo is CPU work, and its stack needs are not
- * a coroutine's). Takes html. */
-static int extract_links(crawler *c, const char *url, char *html, size_t len, crawl_links *out)
+/* Parse what *ppp holds (a ready window, or with final the rest). A little is parsed here in the
+ * task: handing it to a thread and back costs more than the parse. More goes to the thread pool,
+ * which keeps the loop responsive (and gumbo's stack needs are not a coroutine's). If the task is
+ * cancelled meanwhile, the pool frees *ppp and it is set to NULL. */
+static int page_parse_step(page_parse **ppp, int final)
 {
-    memset(out, 0, sizeof(*out));
-    links_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        free(html);
-        return AH_ENOMEM;
-    }
-    j->html = html;
-    j->len = len;
-    j->follow_nofollow = c->o->follow_nofollow;
-    int rc = ah_url_parse(url, &j->base);
-    if (rc < 0) {
-        links_job_free(j);
-        return rc;
-    }
-    rc = ah_to_thread_ex(links_job_run, j, links_job_free);
+    page_parse *pp = *ppp;
+    pp->final = final;
+    if (crawl_links_parser_pending(pp->parser) <= INLINE_PARSE_MAX)
+        return page_parse_run(pp);
+    int rc = ah_to_thread_ex(page_parse_run, pp, page_parse_free);
     if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
-        return rc;
-    if (rc == 0) {
-        *out = j->links;
-        memset(&j->links, 0, sizeof(j->links));
+        *ppp = NULL; /* abandoned: the pool frees it */
+    return rc;
+}
+
+/* Read up to max bytes of a page's body, feeding them to *ppp (if not NULL) as they come, and
+ * parse them window by window: the body itself is never kept whole. Returns 0 or the read or
+ * parse error; *len is the bytes read, *truncated set when there was more than max. */
+static int read_page(ah_client_response *r, size_t max, page_parse **ppp, size_t *len,
+                     int *truncated)
+{
+    char buf[READ_CHUNK];
+    size_t total = 0;
+    int rc = 0;
+    *truncated = 0;
+    for (;;) {
+        int n = ah_client_response_read(r, buf, sizeof(buf));
+        if (n <= 0) {
+            rc = n;
+            break;
+        }
+        size_t take = (size_t)n;
+        if (total + take > max) {
+            take = max - total;
+            *truncated = 1;
+        }
+        total += take;
+        if (*ppp) {
+            rc = crawl_links_parser_feed((*ppp)->parser, buf, take);
+            if (rc == 1)
+                rc = page_parse_step(ppp, 0);
+            if (rc < 0)
+                break;
+        }
+        if (*truncated)
+            break;
     }
-    links_job_free(j);
+    *len = total;
+    if (rc == 0 && *ppp)
+        rc = page_parse_step(ppp, 1);
     return rc;
 }
 
@@ -216,7 +237,7 @@ static void fetch_robots(crawler *c, crawl_host *h)
             char *body = NULL;
             size_t len = 0;
             int truncated;
-            if (read_body(r, 512 * 1024, 1, &body, &len, &truncated) == 0)
+            if (read_body(r, 512 * 1024, &body, &len, &truncated) == 0)
                 robots = crawl_robots_parse(body, len, c->o->user_agent);
             else
                 robots = crawl_robots_disallow_all();
@@ -278,13 +299,21 @@ static void fetch_page(crawler *c, item *it)
                 ah_url_free(&base);
             }
         }
-        int html = is_html(ct) && status >= 200 && status < 300;
-        char *body = NULL;
-        rc = read_body(r, o->max_body, html, &body, &bytes, &truncated);
-        if (rc == 0 && html) {
+        page_parse *pp = NULL;
+        if (is_html(ct) && status >= 200 && status < 300) {
+            pp = calloc(1, sizeof(*pp));
+            if (!pp || ah_url_parse(it->url, &pp->base) < 0 ||
+                !(pp->parser = crawl_links_parser_new(&pp->base, o->follow_nofollow, 0))) {
+                page_parse_free(pp);
+                pp = NULL;
+                rc = AH_ENOMEM;
+            }
+        }
+        if (rc == 0)
+            rc = read_page(r, o->max_body, &pp, &bytes, &truncated);
+        if (rc == 0 && pp) {
             crawl_links links;
-            rc = extract_links(c, it->url, body, bytes, &links); /* takes body */
-            body = NULL;
+            rc = crawl_links_parser_finish(pp->parser, &links);
             if (rc == 0) {
                 nlinks = links.count;
                 if (o->max_depth < 0 || it->depth + 1 <= o->max_depth)
@@ -293,7 +322,7 @@ static void fetch_page(crawler *c, item *it)
                 crawl_links_free(&links);
             }
         }
-        free(body);
+        page_parse_free(pp);
         if (rc < 0) {
             const ah_client_error *re = ah_client_response_error(r);
             snprintf(err_buf, sizeof(err_buf), "%s",

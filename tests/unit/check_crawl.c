@@ -308,6 +308,150 @@ START_TEST(test_links_broken_html_and_empty)
 }
 END_TEST
 
+/* Extract links from html fed in chunks of `chunk` bytes to a parser with the given window. */
+static void windowed(const char *page, const char *html, size_t len, size_t window, size_t chunk,
+                     crawl_links *out, size_t *parses, size_t *arena_peak)
+{
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse(page, &base), 0);
+    crawl_links_parser *p = crawl_links_parser_new(&base, 0, window);
+    ck_assert_ptr_nonnull(p);
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        int rc = crawl_links_parser_feed(p, html + off, n);
+        ck_assert_int_ge(rc, 0);
+        if (rc == 1)
+            ck_assert_int_eq(crawl_links_parser_parse(p, 0), 0);
+    }
+    ck_assert_int_eq(crawl_links_parser_parse(p, 1), 0);
+    ck_assert_int_eq(crawl_links_parser_finish(p, out), 0);
+    crawl_links_parser_stats(p, parses, arena_peak);
+    crawl_links_parser_free(p);
+    ah_url_free(&base);
+}
+
+/* Documents whose links a careless cut would change: markup that hides '<' or '>' (quoted
+ * attributes, comments and their odd endings, doctypes, scripts and their escapes, raw text),
+ * elements that change what the tree builder does with an <a> (an open <a> that gets cloned,
+ * <select>, <svg> with CDATA, <frameset>), a late <base>, and <plaintext>. */
+static const char *const tricky_docs[] = {
+    "<!DOCTYPE html><html><head><title>a <a href=/t1> title</title>"
+    "<style>a[href='</p>'] { } <a href=/s1></style></head><body>\n"
+    "<p class=\"x > y\" data-x='<a href=/attr1>'>text</p>\n"
+    "<!-- a comment with <a href=/c1> and -- dashes > --> <a href=/ok1>1</a>\n"
+    "<!--> <a href=/ok2>2</a> <!---> <a href=/ok3>3</a>\n"
+    "<!-- closed oddly --!> <a href=/ok4>4</a> <? bogus <a href=/b1> > <a href=/ok5>5</a>\n"
+    "</ bogus end <a href=/b2> > <a href=/ok6>6</a> </> <a href=/ok7>7</a>\n"
+    "<script>var s = '</scr' + 'ipt>'; if (a < b && c > d) document.write('<a href=/j1>');"
+    "</script><a href=/ok8>8</a>\n"
+    "<script><!-- document.write('<script>x</script><a href=/j2>'); --></script>"
+    "<a href=/ok9>9</a>\n"
+    "<textarea><a href=/ta1></textarea><a href=/ok10>10</a><xmp><a href=/x1></xmp>\n"
+    "<iframe src=/frame1><a href=/if1></iframe><noframes><a href=/nf1></noframes>\n"
+    "<p>x < y and <3 and a<b <a href=/ok11>11</a></p>\n"
+    "<a href=/open1>open <p> the a is cloned into this p </a> <a href=/ok12>12</a>\n"
+    "<select><option>o<a href=/sel1>in select</a></select><a href=/ok13>13</a>\n"
+    "<svg><a href=/svg1>svg</a><![CDATA[ <a href=/cdata1> ]]><style><a href=/svgs></style>"
+    "</svg><a href=/ok14>14</a>\n"
+    "<table><tr><td>cell</td></tr><a href=/foster1>fostered</a></table>\n"
+    "<a href='/q1' rel=nofollow>nf</a><a href=\"/ok15\" rel='noopener'>15</a>\n"
+    "<base href=/late/><a href=rel16>16</a>\n"
+    "</body></html>\n",
+    "<html><frameset><frame src=/f1><frame src=/f2></frameset><a href=/after-frameset></html>",
+    "<html><body><a href=/p1>1</a><plaintext><a href=/p2>not a link</a>",
+    "<html><body><p>" /* an open <a> that is never closed */
+    "<a href=/never-closed>one<p>two<p>three<p>four<p>five<p>six<p>seven<p>eight<p>nine</body>",
+};
+
+/* The distinct URLs of l in order of first appearance, one a line. */
+static char *distinct(const crawl_links *l)
+{
+    sbuf b = {0};
+    for (size_t i = 0; i < l->count; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = !strcmp(l->urls[i], l->urls[j]);
+        if (!dup) {
+            sb_str(&b, l->urls[i]);
+            sb_str(&b, "\n");
+        }
+    }
+    ck_assert(!b.failed);
+    return b.data ? b.data : strdup("");
+}
+
+START_TEST(test_links_windowed_parse_matches_whole_parse)
+{
+    const char *page = "http://example.com/dir/page.html";
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse(page, &base), 0);
+    for (size_t d = 0; d < sizeof(tricky_docs) / sizeof(tricky_docs[0]); d++) {
+        /* the document four times over: long enough for many windows */
+        char html[16384];
+        size_t one = strlen(tricky_docs[d]), len = 0;
+        for (int k = 0; k < 4; k++) {
+            memcpy(html + len, tricky_docs[d], one);
+            len += one;
+        }
+        crawl_links whole;
+        ck_assert_int_eq(crawl_links_extract(html, len, &base, 0, &whole), 0);
+        ck_assert_uint_gt(whole.count, 0);
+        char *want = distinct(&whole);
+        size_t most_parses = 0;
+        for (size_t window = 1; window <= len + 1; window += window < 64 ? 1 : 37) {
+            for (size_t chunk = 1; chunk <= 4096; chunk *= 8) {
+                crawl_links w;
+                size_t parses, peak;
+                windowed(page, html, len, window, chunk, &w, &parses, &peak);
+                if (parses > most_parses)
+                    most_parses = parses;
+                /* the same URLs in the same order (clones of an <a> may be counted apart) */
+                char *got = distinct(&w);
+                ck_assert_msg(!strcmp(got, want), "doc %zu, window %zu, chunk %zu:\n%s\nnot\n%s", d,
+                              window, chunk, got, want);
+                free(got);
+                crawl_links_free(&w);
+            }
+        }
+        /* the documents are cut where they can be: not at all after a frameset or plaintext */
+        if (d == 0 || d == 3)
+            ck_assert_uint_gt(most_parses, 20);
+        if (d == 1 || d == 2)
+            ck_assert_uint_lt(most_parses, 10);
+        free(want);
+        crawl_links_free(&whole);
+    }
+    ah_url_free(&base);
+}
+END_TEST
+
+START_TEST(test_links_long_document_parses_in_bounded_memory)
+{
+    /* the benchmark site's huge page: a link, 110,000 paragraphs, a link (3 MB) */
+    const char *head = "<html><body><a href=\"/first.html\">first</a>\n";
+    const char *line = "<p>filler filler filler</p>\n";
+    const char *tail = "<a href=\"/last.html\">last</a></body></html>\n";
+    size_t n = 110000, len = strlen(head) + n * strlen(line) + strlen(tail);
+    char *html = malloc(len + 1), *w = html;
+    ck_assert_ptr_nonnull(html);
+    w += sprintf(w, "%s", head);
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s", line);
+    sprintf(w, "%s", tail);
+    crawl_links l;
+    size_t parses, peak;
+    windowed("http://example.com/", html, len, 0, 16384, &l, &parses, &peak);
+    ck_assert_uint_eq(l.count, 2);
+    ck_assert_str_eq(l.urls[0], "http://example.com/first.html");
+    ck_assert_str_eq(l.urls[1], "http://example.com/last.html");
+    ck_assert_uint_ge(parses, len / CRAWL_LINKS_WINDOW);
+    /* gumbo's tree for the whole page would be some 50 MB */
+    ck_assert_msg(peak < 8 * 1024 * 1024, "%zu bytes of arena", peak);
+    crawl_links_free(&l);
+    free(html);
+}
+END_TEST
+
 /* ---- the frontier's spill file and its bound --------------------------------------------- */
 
 START_TEST(test_spill_keeps_fifo_order_through_the_file)
@@ -591,6 +735,8 @@ static Suite *crawl_suite(void)
     tcase_add_test(tc, test_links_base_href_and_frames);
     tcase_add_test(tc, test_links_nofollow_comments_scripts);
     tcase_add_test(tc, test_links_broken_html_and_empty);
+    tcase_add_test(tc, test_links_windowed_parse_matches_whole_parse);
+    tcase_add_test(tc, test_links_long_document_parses_in_bounded_memory);
     suite_add_tcase(s, tc);
     tc = tcase_create("frontier");
     tcase_add_test(tc, test_spill_keeps_fifo_order_through_the_file);
