@@ -170,21 +170,29 @@ int crawl_links_extract(const char *html, size_t len, const ah_url *page_url, in
 
 /** The same extraction, fed the document in pieces as it arrives, in bounded memory.
  *
- * A document of up to `window` bytes is parsed whole, exactly as crawl_links_extract does. A
- * longer one is parsed in windows of about that size, each cut just before a '<' where the HTML
- * tokenizer is in its data state: not in a tag, comment, doctype, CDATA section, script, style,
- * title, textarea or other raw text, and not inside the elements that decide whether an element
- * with a link is made at all — <select>, <svg>, <math> — nor anywhere after a <frameset> or a
- * <plaintext>. Without such a point the window grows. Links are kept as written until the end,
- * then resolved against the first <base href> of the whole document. So memory is about 20
- * times the window (gumbo's tree) plus the links, not 20 times the document.
+ * As the bytes come, a small part of the HTML tokenizer follows them (links.c) to know where the
+ * real one will be in its data state — not in a tag, comment, doctype, CDATA section, script,
+ * style, title, textarea or other raw text. It does two things with that:
  *
- * What a windowed parse may change: the tree builder clones an <a> that markup around it closes
- * early (`<p><a href=x>one<p>two` makes two links to x), and elements opened in an earlier
- * window are not open in the next, so such duplicate links may be counted differently; the
- * order of links that a table's foster parenting moves; and pathological foreign (SVG/MathML)
- * content across a cut. The set of distinct URLs, in order of first appearance, is otherwise
- * the same.
+ * - It squeezes text: a run of text between two pieces of markup that holds a character other
+ *   than whitespace, and no '&', NUL or CR, becomes one "x". The elements of the tree stay the
+ *   same (what the tree builder does with text depends only on whether it is whitespace), and
+ *   gumbo, which spends some 50 ns on each character of text, gets the tags alone.
+ * - A document with more than `window` bytes or window/16 tags after squeezing is parsed in
+ *   windows, each cut just before a '<' in the data state that does not start a <frameset>,
+ *   and not inside the elements that decide whether an element with a link is made at all —
+ *   <select>, <svg>, <math> — nor anywhere after a <frameset> or a <plaintext>. Without such a
+ *   point the window grows. Links are kept as written until the end, then resolved against the
+ *   first <base href> of the whole document. So memory is gumbo's tree for one window (some
+ *   5 MB) plus the links, not the tree of the document (16 bytes a byte: 50 MB for 3 MB).
+ *
+ * What a windowed parse may change, against crawl_links_extract: the tree builder clones an <a>
+ * that markup around it closes early (`<p><a href=x>one<p>two` makes two links to x), and
+ * elements opened in an earlier window are not open in the next, so such duplicate links may be
+ * counted differently; a <frameset> that follows body content, which a whole parse ignores, may
+ * be taken in a later window (adding its frames' links); the order of links that a table's
+ * foster parenting moves; and pathological foreign (SVG/MathML) content across a cut. The
+ * distinct URLs, in order of first appearance, are otherwise the same.
  *
  * Gumbo's allocations go to an arena dropped after each parse, which also saves freeing the
  * tree node by node. */

@@ -103,13 +103,19 @@ typedef struct crawl_links_parser {
     char *buf;
     size_t len, cap;
     /* the scanner (see scan) */
-    size_t pos;   /* next byte to look at */
-    size_t split; /* the last safe cut found (0: none) */
+    size_t pos;         /* next byte to look at */
+    size_t split;       /* the last safe cut found (0: none) */
+    size_t tags;        /* tags in buf: gumbo's tree grows with them (~300 bytes each) */
+    size_t split_tags;  /* of which before the cut */
+    size_t pending_cut; /* a cut before the '<' being read, once it is known not to start a
+                           <frameset> (which a fresh window would take where the whole
+                           document may not) */
     int state, end_tag, self_closing;
     char name[16]; /* the tag being read, lower case ("" if too long to matter) */
     size_t name_len;
     const char *raw_end; /* the element whose end tag ends the raw text */
     int select_open, foreign_depth, no_more_cuts;
+    int squeeze; /* the text run at pos follows markup (not a text '<' or the start) */
     /* what was found */
     char **refs; /* as written (cleaned), resolved at the end */
     size_t nrefs, refs_cap;
@@ -318,7 +324,8 @@ enum {
     S_PLAINTEXT,
 };
 
-#define LOOKAHEAD 16 /* the longest thing matched at one position: "</noframes>" */
+#define LOOKAHEAD 16            /* the longest thing matched at one position: "</noframes>" */
+#define WINDOW_BYTES_PER_TAG 16 /* a 256 KiB window holds at most 16,384 tags (~5 MB of tree) */
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
 
@@ -343,6 +350,12 @@ static const char *const rawtext_elements[] = {"style",  "textarea", "title",   
 static int tag_done(crawl_links_parser *p)
 {
     const char *n = p->name;
+    if (p->pending_cut && (p->end_tag || strcmp(n, "frameset") != 0)) {
+        p->split = p->pending_cut;
+        p->split_tags = p->tags;
+    }
+    p->pending_cut = 0;
+    p->tags++;
     if (p->end_tag) {
         if (!strcmp(n, "select"))
             p->select_open = 0;
@@ -394,29 +407,64 @@ static size_t start_end_tag(crawl_links_parser *p, size_t i, const char *name)
     return i + 2 + strlen(name);
 }
 
-/* Run the scanner over buf[pos .. len - LOOKAHEAD), remembering the last safe cut. */
+/* 1 if the text run t[0..n) can be replaced by one "x" without changing the tree's elements:
+ * it has a character that is not HTML whitespace (so, like "x", it ends the head, makes the
+ * frameset not ok, is foster-parented out of a table, ...), and no '&' (a character reference
+ * may decode to whitespace), NUL or CR (which the tokenizer rewrites). */
+static int squeezable(const char *t, size_t n)
+{
+    if (n < 2 || memchr(t, '&', n) || memchr(t, '\0', n) || memchr(t, '\r', n))
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        if (!is_space(t[k]))
+            return 1;
+    return 0;
+}
+
+/* Run the scanner over buf[pos .. len - LOOKAHEAD), remembering the last safe cut.
+ *
+ * It also squeezes text: a run of text between two pieces of markup becomes one "x" when that
+ * cannot change the elements (squeezable). Gumbo spends some 50 ns on every character of text
+ * — a token each — and text holds no link; the tags, attributes, comments and raw text are left
+ * exactly as they were. Not after a '<' that was text (the "x" could make a tag of it), not at
+ * the start of the document (a BOM), and not where cuts are not made either. The buffer is
+ * rewritten in place: the write position w never passes the read position i. */
 static void scan(crawl_links_parser *p)
 {
-    const char *b = p->buf;
+    char *b = p->buf;
     size_t i = p->pos, end = p->len > LOOKAHEAD ? p->len - LOOKAHEAD : 0;
-    int s = p->state;
-    while (i < end && !p->no_more_cuts) {
+    size_t w = p->pos, from = p->pos; /* b[from..i) is still to be moved down to b[w..] */
+    int s = p->state, stalled = 0;
+    while (i < end && !p->no_more_cuts && !stalled) {
         char c = b[i];
         switch (s) {
         case S_DATA: {
             const char *lt = memchr(b + i, '<', end - i);
             if (!lt) {
-                i = end;
+                stalled = 1; /* the run goes on: look at it whole once its end is here */
                 break;
             }
-            i = (size_t)(lt - b);
-            if (!p->select_open && !p->foreign_depth && i > 0)
-                p->split = i;
+            size_t run_end = (size_t)(lt - b);
+            int cuts = !p->select_open && !p->foreign_depth;
+            if (cuts && p->squeeze && squeezable(b + i, run_end - i)) {
+                memmove(b + w, b + from, i - from);
+                w += i - from;
+                b[w++] = 'x';
+                from = run_end;
+            }
+            i = run_end;
+            p->pending_cut = cuts ? w + (i - from) : 0;
+            p->squeeze = 1; /* the next run follows markup, unless this '<' is text */
             s = S_TAG_OPEN;
             i++;
             break;
         }
         case S_TAG_OPEN:
+            if (!isalpha((unsigned char)c) && p->pending_cut) {
+                p->split = p->pending_cut; /* not a start tag: a cut before it is safe */
+                p->split_tags = p->tags;
+                p->pending_cut = 0;
+            }
             if (c == '!') {
                 if (b[i + 1] == '-' && b[i + 2] == '-') {
                     i += 3;
@@ -450,6 +498,7 @@ static void scan(crawl_links_parser *p)
                 i++;
             } else {
                 s = S_DATA; /* a '<' that is text */
+                p->squeeze = 0;
             }
             break;
         case S_END_TAG_OPEN:
@@ -628,7 +677,12 @@ static void scan(crawl_links_parser *p)
         }
     }
     p->state = s;
-    p->pos = i;
+    if (from > w) {
+        memmove(b + w, b + from, p->len - from);
+        p->len = w + (p->len - from);
+        memset(b + p->len, 0, LOOKAHEAD + 1);
+    }
+    p->pos = w + (i - from);
 }
 
 /* ---- the parser ------------------------------------------------------------------------------ */
@@ -661,10 +715,11 @@ int crawl_links_parser_feed(crawl_links_parser *p, const char *data, size_t len)
     memcpy(p->buf + p->len, data, len);
     p->len += len;
     memset(p->buf + p->len, 0, LOOKAHEAD + 1);
-    if (p->window == SIZE_MAX || p->len < p->window)
-        return 0;
+    if (p->window == SIZE_MAX)
+        return 0; /* crawl_links_extract: gumbo gets the document as it is */
     scan(p);
-    return p->split > 0;
+    /* a window is so many bytes, or so many tags once text is squeezed out of it */
+    return (p->len >= p->window || p->tags >= p->window / WINDOW_BYTES_PER_TAG) && p->split > 0;
 }
 
 size_t crawl_links_parser_pending(const crawl_links_parser *p) { return p->len; }
@@ -678,7 +733,9 @@ int crawl_links_parser_parse(crawl_links_parser *p, int final)
     memmove(p->buf, p->buf + n, p->len - n);
     p->len -= n;
     p->pos = p->pos > n ? p->pos - n : 0;
-    p->split = 0;
+    p->pending_cut = p->pending_cut > n ? p->pending_cut - n : 0;
+    p->tags = final ? 0 : p->tags - p->split_tags;
+    p->split = p->split_tags = 0;
     if (p->window != SIZE_MAX && p->cap > 4 * p->window && p->len + LOOKAHEAD < p->window) {
         /* a buffer that had to grow (no place to cut for a long way) does not stay big */
         char *b = realloc(p->buf, 2 * p->window);
