@@ -20,6 +20,8 @@
 #define INLINE_PARSE_MAX (32 * 1024) /* HTML up to this is parsed in the task, more on the pool */
 #define CRAWL_DELAY_MAX_MS 60000 /* a robots.txt cannot stall us for longer than this per page */
 #define IDLE_POLL_MS 100         /* idle workers look again this often (signals, delays) */
+#define FLUSH_MS 20              /* output and state lines are written at most this late */
+#define FLUSH_BYTES (64 * 1024)  /* or as soon as this much has gathered */
 
 typedef struct options {
     int concurrency, per_host;
