@@ -356,6 +356,9 @@ static int tag_done(crawl_links_parser *p)
     }
     p->pending_cut = 0;
     p->tags++;
+    /* every tag ends here: the names that matter start with one of these letters */
+    if (!n[0] || !strchr("fimnpstx", n[0]))
+        return S_DATA;
     if (p->end_tag) {
         if (!strcmp(n, "select"))
             p->select_open = 0;
