@@ -4,8 +4,8 @@
 # page, redirects, a 404, a 500) from one nginx on loopback.
 #
 #   bench/run-crawl.sh [BUILD_DIR]    BUILD_DIR defaults to build/ (as ./quickstart.sh makes it)
-#   PAGES=5000     pages of the generated site
-#   CONC=32        --concurrency and --per-host of ahttp-crawl; the aiohttp connector limit
+#   PAGES=20000    pages of the generated site (the figure)
+#   CONC=64        --concurrency and --per-host of ahttp-crawl; the aiohttp connector limit
 #   REPEAT=3       runs of each crawler; the table gives medians
 #
 # nginx runs one worker pinned to CPU 0, each crawler pinned to CPU 1. Both crawl with the same
@@ -21,8 +21,8 @@ build=$(cd "${1:-$top/build}" 2>/dev/null && pwd) || {
     echo "run-crawl.sh: no build directory ${1:-$top/build}; run ./quickstart.sh first" >&2
     exit 1
 }
-pages=${PAGES:-5000}
-conc=${CONC:-32}
+pages=${PAGES:-20000}
+conc=${CONC:-64}
 repeat=${REPEAT:-3}
 py=/usr/bin/python3
 crawl="$build/apps/.libs/ahttp-crawl"

@@ -1,5 +1,6 @@
 /* ahttp-crawl's internals shared by main.c (options, fetching), frontier.c (per-host queues,
- * scope, scheduling, resuming) and output.c (JSON lines and the state log, written through
+ * scope, scheduling, the bound on memory and the spill task), state.c (resuming from the --state
+ * log and compacting it) and output.c (JSON lines and the state log, written through
  * ah_to_thread by one writer task). Not part of the library. */
 #ifndef AH_CRAWLER_H
 #define AH_CRAWLER_H
@@ -15,9 +16,12 @@
 
 #define MAX_PATTERNS 16
 #define HOST_BUCKETS 1024
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK (16 * 1024)       /* a body is read this much at a time, into the task's stack */
+#define INLINE_PARSE_MAX (32 * 1024) /* HTML up to this is parsed in the task, more on the pool */
 #define CRAWL_DELAY_MAX_MS 60000 /* a robots.txt cannot stall us for longer than this per page */
 #define IDLE_POLL_MS 100         /* idle workers look again this often (signals, delays) */
+#define FLUSH_MS 20              /* output and state lines are written at most this late */
+#define FLUSH_BYTES (64 * 1024)  /* or as soon as this much has gathered */
 
 typedef struct options {
     int concurrency, per_host;
@@ -33,6 +37,7 @@ typedef struct options {
     const char *cacert;
     int insecure, ignore_robots, follow_nofollow, quiet;
     const char *output, *state;
+    size_t frontier_mem; /* URLs held in memory at most; the rest goes to the spill file */
 } options;
 
 typedef struct bufout {
@@ -78,7 +83,11 @@ typedef struct crawler {
     crawl_seen seen;
     crawl_host *buckets[HOST_BUCKETS];
     crawl_host *hosts, *rr; /* all hosts; rr: where the next scan starts */
-    size_t queued;          /* items in all host queues */
+    size_t queued;          /* items in all host queues (in memory: at most o->frontier_mem) */
+    crawl_spill spill;      /* the rest of the frontier, on disk, in FIFO order */
+    ah_event *spill_wake;   /* the spill task has I/O to do */
+    int sync_spill;         /* no loop yet: frontier_add does spill I/O itself */
+    size_t spill_peak;      /* most URLs in the spill at once (for the summary) */
     int inflight;           /* requests in flight (robots.txt ones too) */
     long started;           /* pages taken from the frontier */
     ah_event *changed;
@@ -133,7 +142,19 @@ enum { PICK_DONE = -1, PICK_WAIT = 0, PICK_PAGE = 1, PICK_ROBOTS = 2 };
 int pick(crawler *c, crawl_host **hp, item **it, int64_t *wait_ms);
 /* A request to h has ended: give its slot back. */
 void slot_release(crawler *c, crawl_host *h);
-/* Replay the state log read at start (see frontier.c). */
-int replay_state(crawler *c, char *text, size_t len);
+/* Move spilled URLs into the host queues while there is room and they are in memory; wakes the
+ * spill task when the next ones are on disk. Returns how many moved, or < 0 (a spill error). */
+int frontier_refill(crawler *c);
+/* URLs in the frontier: in memory and spilled. */
+size_t frontier_size(const crawler *c);
+/* The spill task: writes the spill's batches and reads them back, on the thread pool, until
+ * c->finishing. */
+int spill_task(void *arg);
+
+/* ---- state.c ---- */
+/* Resume from the --state log at path (before the loop runs): every URL in it is seen, those not
+ * done go back into the frontier, and the file is rewritten compactly (see state.c). Returns the
+ * log opened for appending (a new one if there was none), or a negative errno. */
+int state_resume(crawler *c, const char *path);
 
 #endif

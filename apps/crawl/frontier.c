@@ -1,6 +1,10 @@
 /* ahttp-crawl's frontier: a FIFO queue per host (scheme://host:port), the scope rules, the
- * scheduler that picks the next URL under the per-host limit and delay, and the replay of the
- * --state log. Plain functions on the crawler: nothing here awaits. */
+ * scheduler that picks the next URL under the per-host limit and delay, and the bound on memory:
+ * at most --frontier-mem URLs sit in the host queues; past that, new URLs go to the spill file
+ * (spill.c) in arrival order and come back, still in that order, as the queues drain. Once
+ * anything is spilled every new URL goes behind it, so the frontier as a whole stays FIFO (and
+ * so does each host's queue). Plain functions on the crawler, which do not await, and the spill
+ * task, which runs the spill file's I/O on the thread pool. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -105,13 +109,8 @@ static int in_scope(crawler *c, const char *url)
     return ok;
 }
 
-/* Put a normalised URL in the frontier unless seen. Returns 1 if queued, 0 if not, < 0 error. */
-int frontier_add(crawler *c, const char *url, int depth, int log)
+static int host_enqueue(crawler *c, const char *url, size_t len, int depth)
 {
-    size_t len = strlen(url);
-    int rc = crawl_seen_add(&c->seen, crawl_hash(url, len));
-    if (rc <= 0)
-        return rc;
     crawl_host *h = host_get(c, url);
     item *it = malloc(sizeof(*it) + len + 1);
     if (!h || !it) {
@@ -120,7 +119,8 @@ int frontier_add(crawler *c, const char *url, int depth, int log)
     }
     it->next = NULL;
     it->depth = depth;
-    memcpy(it->url, url, len + 1);
+    memcpy(it->url, url, len);
+    it->url[len] = '\0';
     if (h->tail)
         h->tail->next = it;
     else
@@ -128,10 +128,106 @@ int frontier_add(crawler *c, const char *url, int depth, int log)
     h->tail = it;
     h->pending++;
     c->queued++;
+    return 0;
+}
+
+static void spill_wake(crawler *c)
+{
+    if (c->spill_wake)
+        ah_event_set(c->spill_wake);
+}
+
+/* Put a normalised URL in the frontier unless seen. Returns 1 if queued, 0 if not, < 0 error. */
+int frontier_add(crawler *c, const char *url, int depth, int log)
+{
+    size_t len = strlen(url);
+    int rc = crawl_seen_add(&c->seen, crawl_hash(url, len));
+    if (rc <= 0)
+        return rc;
+    if (c->spill.count || c->queued >= c->o->frontier_mem) {
+        rc = crawl_spill_push(&c->spill, url, depth);
+        if (c->spill.count > c->spill_peak)
+            c->spill_peak = c->spill.count;
+        while (rc >= 0 && c->sync_spill && crawl_spill_wants_io(&c->spill, 0))
+            rc = crawl_spill_io_sync(&c->spill, 0);
+        if (crawl_spill_wants_io(&c->spill, 0))
+            spill_wake(c);
+    } else {
+        rc = host_enqueue(c, url, len, depth);
+    }
+    if (rc < 0)
+        return rc;
     if (log)
         state_log(c, "seen", url, depth);
-    ah_event_set(c->changed);
+    if (c->changed)
+        ah_event_set(c->changed);
     return 1;
+}
+
+int frontier_refill(crawler *c)
+{
+    int moved = 0;
+    while (c->queued < c->o->frontier_mem && c->spill.count) {
+        const char *url;
+        size_t len;
+        int depth;
+        int rc = crawl_spill_pop(&c->spill, &url, &len, &depth);
+        if (rc == AH_EAGAIN) {
+            spill_wake(c); /* the next ones are on disk */
+            break;
+        }
+        if (rc == 0)
+            break;
+        if (rc < 0 || (rc = host_enqueue(c, url, len, depth)) < 0)
+            return rc;
+        moved++;
+    }
+    return moved;
+}
+
+size_t frontier_size(const crawler *c) { return c->queued + c->spill.count; }
+
+static int spill_job_run(void *arg) { return crawl_spill_io_run(arg); }
+
+static void spill_job_free(void *arg)
+{
+    crawl_spill_io_free(arg);
+    free(arg);
+}
+
+int spill_task(void *arg)
+{
+    crawler *c = arg;
+    for (;;) {
+        if (crawl_spill_wants_io(&c->spill, 0)) {
+            crawl_spill_io *job = malloc(sizeof(*job));
+            int rc = job ? crawl_spill_take_io(&c->spill, 0, job) : AH_ENOMEM;
+            if (rc == 1) {
+                rc = ah_to_thread_ex(spill_job_run, job, spill_job_free);
+                if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
+                    return rc; /* abandoned: the pool frees the job */
+                rc = crawl_spill_io_done(&c->spill, job);
+            }
+            free(job);
+            if (rc >= 0)
+                rc = frontier_refill(c);
+            if (rc < 0 && !c->spill.error)
+                c->spill.error = rc;
+            if (c->spill.error) {
+                /* the spilled URLs are lost to this run (a --state log still has them) */
+                stop_requested = 1;
+                ah_event_set(c->changed);
+                return c->spill.error;
+            }
+            ah_event_set(c->changed);
+            continue;
+        }
+        if (c->finishing)
+            return 0;
+        ah_event_clear(c->spill_wake);
+        if (ah_event_wait(c->spill_wake, -1) == AH_ECANCELED)
+            return AH_ECANCELED;
+    }
 }
 
 /* A link or redirect target found at depth `depth` (the depth it would be crawled at). */
@@ -167,8 +263,12 @@ int pick(crawler *c, crawl_host **hp, item **it, int64_t *wait_ms)
     *wait_ms = IDLE_POLL_MS;
     if (stop_requested || (o->max_pages && c->started >= o->max_pages))
         return PICK_DONE;
+    if (c->queued < o->frontier_mem && c->spill.count && frontier_refill(c) < 0) {
+        stop_requested = 1;
+        return PICK_DONE;
+    }
     if (!c->queued)
-        return c->inflight ? PICK_WAIT : PICK_DONE;
+        return c->inflight || c->spill.count ? PICK_WAIT : PICK_DONE;
     int64_t now = ah_now_ms();
     crawl_host *start = c->rr ? c->rr : c->hosts;
     crawl_host *h = start;
@@ -209,7 +309,7 @@ int pick(crawler *c, crawl_host **hp, item **it, int64_t *wait_ms)
         }
         h = next;
     } while (h != start);
-    if (!c->queued && !c->inflight)
+    if (!c->queued && !c->inflight && !c->spill.count)
         return PICK_DONE;
     return PICK_WAIT;
 }
@@ -218,44 +318,6 @@ void slot_release(crawler *c, crawl_host *h)
 {
     h->inflight--;
     c->inflight--;
-    ah_event_set(c->changed);
-}
-
-/* ---- resuming ---- */
-
-/* Replay the state log: every URL logged "seen" is seen; those not logged "done" go back in the
- * frontier at their depth, without being logged again. A last line with no newline (the process
- * died mid-write) is ignored. */
-int replay_state(crawler *c, char *text, size_t len)
-{
-    crawl_seen done = {0};
-    int rc = 0;
-    for (int pass = 0; pass < 2 && rc >= 0; pass++) {
-        char *p = text, *end = text + len;
-        while (p < end && rc >= 0) {
-            char *nl = memchr(p, '\n', (size_t)(end - p));
-            if (!nl)
-                break;
-            *nl = '\0';
-            if (pass == 0 && strncmp(p, "done ", 5) == 0) {
-                rc = crawl_seen_add(&done, crawl_hash(p + 5, strlen(p + 5)));
-            } else if (pass == 1 && strncmp(p, "seen ", 5) == 0) {
-                char *url = p + 5, *sp = strrchr(url, ' ');
-                if (sp) {
-                    *sp = '\0';
-                    int depth = atoi(sp + 1);
-                    uint64_t hsh = crawl_hash(url, strlen(url));
-                    if (crawl_seen_has(&done, hsh))
-                        rc = crawl_seen_add(&c->seen, hsh);
-                    else
-                        rc = frontier_add(c, url, depth, 0);
-                    *sp = ' ';
-                }
-            }
-            *nl = '\n';
-            p = nl + 1;
-        }
-    }
-    crawl_seen_free(&done);
-    return rc < 0 ? rc : 0;
+    if (c->changed)
+        ah_event_set(c->changed);
 }

@@ -1,12 +1,23 @@
 /* Link extraction with a real HTML5 parser (gumbo): entities are decoded, attributes may be
  * unquoted, tags are any case, and comments, scripts and styles hold no elements — all for free,
- * where a regular expression over the markup would get each of them wrong. */
+ * where a regular expression over the markup would get each of them wrong.
+ *
+ * Two things keep it cheap. Gumbo allocates a node, a vector or a string for nearly every byte
+ * of markup and frees them one by one; here its allocator is a bump arena dropped in one go
+ * after each parse (the tree is never destroyed node by node). And gumbo builds the whole tree
+ * before we can walk it — some 16 bytes of tree per byte of document, 48 MB for a 3 MB page — so
+ * a long document is parsed in windows cut where the cut cannot change the links (see crawl.h
+ * and scan() below), which bounds the tree by the window, not the document. */
 #include "config.h"
 
 #include <ctype.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #include <gumbo.h>
 
@@ -14,47 +25,104 @@
 
 #include "crawl.h"
 
-/* Depth-first walk over element nodes with an explicit stack (documents can nest deeply). */
-typedef int (*visit_fn)(void *ctx, const GumboElement *el);
+/* ---- the arena ------------------------------------------------------------------------------ */
 
-static int walk(const GumboNode *root, visit_fn fn, void *ctx)
+#define ARENA_FIRST (64 * 1024)   /* malloc'd: a small page's whole parse fits in it */
+#define ARENA_BLOCK (1024 * 1024) /* then mmap'd blocks, unmapped (so given back) at the end */
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t size, used;
+    int mapped;
+} arena_block;
+
+typedef struct arena {
+    arena_block *head;
+    size_t total; /* bytes of all blocks */
+    jmp_buf oom;  /* gumbo cannot fail an allocation: out of memory jumps out of the parse */
+} arena;
+
+#define BLOCK_HEADER ((sizeof(arena_block) + 15) & ~(size_t)15)
+
+static void *arena_alloc(void *userdata, size_t n)
 {
-    size_t cap = 256, n = 0;
-    const GumboNode **stack = malloc(cap * sizeof(*stack));
-    if (!stack)
-        return AH_ENOMEM;
-    stack[n++] = root;
-    int rc = 0;
-    while (n && rc == 0) {
-        const GumboNode *node = stack[--n];
-        const GumboVector *children;
-        if (node->type == GUMBO_NODE_DOCUMENT) {
-            children = &node->v.document.children;
-        } else if (node->type == GUMBO_NODE_ELEMENT || node->type == GUMBO_NODE_TEMPLATE) {
-            rc = fn(ctx, &node->v.element);
-            if (rc)
-                break;
-            children = &node->v.element.children;
+    arena *a = userdata;
+    n = (n + 15) & ~(size_t)15;
+    arena_block *b = a->head;
+    if (!b || b->size - b->used < n) {
+        size_t size = a->head ? ARENA_BLOCK : ARENA_FIRST;
+        if (n + BLOCK_HEADER > size)
+            size = (n + BLOCK_HEADER + 4095) & ~(size_t)4095;
+        int mapped = a->head != NULL;
+        if (mapped) {
+            b = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (b == MAP_FAILED)
+                b = NULL;
         } else {
-            continue; /* text, comments, CDATA, whitespace */
+            b = malloc(size);
         }
-        if (n + children->length > cap) {
-            while (n + children->length > cap)
-                cap *= 2;
-            const GumboNode **s = realloc(stack, cap * sizeof(*s));
-            if (!s) {
-                rc = AH_ENOMEM;
-                break;
-            }
-            stack = s;
-        }
-        /* pushed in reverse so the document order is kept */
-        for (size_t i = children->length; i > 0; i--)
-            stack[n++] = children->data[i - 1];
+        if (!b)
+            longjmp(a->oom, 1);
+        b->next = a->head;
+        b->size = size;
+        b->used = BLOCK_HEADER;
+        b->mapped = mapped;
+        a->head = b;
+        a->total += size;
     }
-    free(stack);
-    return rc < 0 ? rc : 0;
+    void *p = (char *)b + b->used;
+    b->used += n;
+    return p;
 }
+
+static void arena_free_one(void *userdata, void *p)
+{
+    (void)userdata; /* everything goes at once in arena_release */
+    (void)p;
+}
+
+static void arena_release(arena *a)
+{
+    for (arena_block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        if (b->mapped)
+            munmap(b, b->size);
+        else
+            free(b);
+    }
+    a->head = NULL;
+}
+
+/* ---- finding the links in one tree -------------------------------------------------------- */
+
+typedef struct crawl_links_parser {
+    const ah_url *page;
+    int follow_nofollow;
+    size_t window;
+    /* what has been fed and not parsed */
+    char *buf;
+    size_t len, cap;
+    /* the scanner (see scan) */
+    size_t pos;         /* next byte to look at */
+    size_t split;       /* the last safe cut found (0: none) */
+    size_t tags;        /* tags in buf: gumbo's tree grows with them (~300 bytes each) */
+    size_t split_tags;  /* of which before the cut */
+    size_t pending_cut; /* a cut before the '<' being read, once it is known not to start a
+                           <frameset> (which a fresh window would take where the whole
+                           document may not) */
+    int state, end_tag, self_closing;
+    char name[16]; /* the tag being read, lower case ("" if too long to matter) */
+    size_t name_len;
+    const char *raw_end; /* the element whose end tag ends the raw text */
+    int select_open, foreign_depth, no_more_cuts;
+    int squeeze; /* the text run at pos follows markup (not a text '<' or the start) */
+    /* what was found */
+    char **refs; /* as written (cleaned), resolved at the end */
+    size_t nrefs, refs_cap;
+    char *base_href;
+    size_t nofollow;
+    size_t parses, arena_peak;
+} crawl_links_parser;
 
 static const char *attr(const GumboElement *el, const char *name)
 {
@@ -105,23 +173,582 @@ static char *clean_ref(const char *v)
     return out;
 }
 
-typedef struct base_ctx {
-    const char *href;
-} base_ctx;
-
-static int find_base(void *arg, const GumboElement *el)
+static int add_ref(crawl_links_parser *p, const char *value)
 {
-    base_ctx *c = arg;
-    if (el->tag == GUMBO_TAG_BASE && (c->href = attr(el, "href")) != NULL)
-        return 1; /* the first <base href> wins */
+    if (p->nrefs == p->refs_cap) {
+        size_t cap = p->refs_cap ? p->refs_cap * 2 : 32;
+        char **n = realloc(p->refs, cap * sizeof(*n));
+        if (!n)
+            return AH_ENOMEM;
+        p->refs = n;
+        p->refs_cap = cap;
+    }
+    char *clean = clean_ref(value);
+    if (!clean)
+        return AH_ENOMEM;
+    p->refs[p->nrefs++] = clean;
     return 0;
 }
 
-typedef struct collect_ctx {
-    const ah_url *base;
-    int follow_nofollow;
-    crawl_links *out;
-} collect_ctx;
+static int visit(crawl_links_parser *p, const GumboElement *el)
+{
+    const char *ref = NULL;
+    int can_nofollow = 0;
+    switch (el->tag) {
+    case GUMBO_TAG_BASE:
+        /* the first <base href> of the document wins, in tree order (windows come in order) */
+        if (!p->base_href && (ref = attr(el, "href")) != NULL) {
+            p->base_href = clean_ref(ref);
+            if (!p->base_href)
+                return AH_ENOMEM;
+        }
+        return 0;
+    case GUMBO_TAG_A:
+    case GUMBO_TAG_AREA:
+    case GUMBO_TAG_LINK:
+        ref = attr(el, "href");
+        can_nofollow = 1;
+        break;
+    case GUMBO_TAG_FRAME:
+    case GUMBO_TAG_IFRAME: ref = attr(el, "src"); break;
+    default: return 0;
+    }
+    if (!ref)
+        return 0;
+    if (can_nofollow && !p->follow_nofollow) {
+        const char *rel = attr(el, "rel");
+        if (rel && has_token(rel, "nofollow")) {
+            p->nofollow++;
+            return 0;
+        }
+    }
+    return add_ref(p, ref);
+}
+
+/* Depth-first, in document order, with an explicit stack of (node, next child) as deep as the
+ * tree, allocated in the arena (documents can nest deeply; coroutine stacks are small). */
+typedef struct frame {
+    const GumboVector *children;
+    unsigned next;
+} frame;
+
+static int walk(crawl_links_parser *p, arena *a, const GumboNode *root)
+{
+    size_t cap = 64, n = 0;
+    frame *stack = arena_alloc(a, cap * sizeof(*stack));
+    stack[n++] = (frame){&root->v.document.children, 0};
+    while (n) {
+        frame *f = &stack[n - 1];
+        if (f->next == f->children->length) {
+            n--;
+            continue;
+        }
+        const GumboNode *node = f->children->data[f->next++];
+        if (node->type != GUMBO_NODE_ELEMENT && node->type != GUMBO_NODE_TEMPLATE)
+            continue; /* text, comments, CDATA, whitespace */
+        int rc = visit(p, &node->v.element);
+        if (rc < 0)
+            return rc;
+        if (node->v.element.children.length) {
+            if (n == cap) {
+                frame *bigger = arena_alloc(a, cap * 2 * sizeof(*stack));
+                memcpy(bigger, stack, n * sizeof(*stack));
+                stack = bigger;
+                cap *= 2;
+            }
+            stack[n++] = (frame){&node->v.element.children, 0};
+        }
+    }
+    return 0;
+}
+
+/* One gumbo parse of buf[0..len) into p's refs. */
+static int parse_window(crawl_links_parser *p, const char *buf, size_t len)
+{
+    /* on the heap, not the stack: it changes between setjmp and a longjmp */
+    arena *a = calloc(1, sizeof(*a));
+    if (!a)
+        return AH_ENOMEM;
+    int rc;
+    if (setjmp(a->oom) == 0) {
+        GumboOptions opts = kGumboDefaultOptions;
+        opts.allocator = arena_alloc;
+        opts.deallocator = arena_free_one;
+        opts.userdata = a;
+        opts.max_errors = 0; /* parse errors are not kept: nobody reads them */
+        GumboOutput *doc = gumbo_parse_with_options(&opts, buf, len);
+        rc = walk(p, a, doc->document);
+    } else {
+        rc = AH_ENOMEM;
+    }
+    p->parses++;
+    if (a->total > p->arena_peak)
+        p->arena_peak = a->total;
+    arena_release(a);
+    free(a);
+    return rc;
+}
+
+/* ---- where a long document may be cut --------------------------------------------------------
+ *
+ * A small part of the WHATWG tokenizer, enough to know where the real one is in its data state:
+ * tags with their attributes (a '>' inside a quoted value does not end the tag), comments with
+ * their odd endings ("<!-->", "--!>"), doctypes and bogus comments (to the first '>'), CDATA
+ * sections (inside SVG/MathML), raw text and RCDATA up to their end tag, and script data with its
+ * "<!--" escapes (inside which "<script>" ... "</script>" does not end the script). It never
+ * decides what the document means — gumbo does — only where a cut is harmless. Cuts are made
+ * just before a '<' seen in the data state, outside the elements that decide whether the tree
+ * builder makes an <a> at all (crawl.h). */
+
+enum {
+    S_DATA,
+    S_TAG_OPEN,     /* after '<' */
+    S_END_TAG_OPEN, /* after "</" */
+    S_TAG_NAME,
+    S_BEFORE_ATTR,
+    S_ATTR_NAME,
+    S_AFTER_ATTR,
+    S_BEFORE_VALUE,
+    S_VALUE_DQ,
+    S_VALUE_SQ,
+    S_VALUE_UNQ,
+    S_AFTER_VALUE,
+    S_SELF_CLOSING,
+    S_COMMENT,
+    S_BOGUS, /* doctype, "<?...>", "</ ...>": to the first '>' */
+    S_CDATA,
+    S_RAWTEXT, /* style, textarea, title, xmp, iframe, noembed, noframes */
+    S_SCRIPT,
+    S_SCRIPT_ESCAPED,
+    S_SCRIPT_DOUBLE, /* "<!-- <script>" inside a script */
+    S_PLAINTEXT,
+};
+
+#define LOOKAHEAD 16            /* the longest thing matched at one position: "</noframes>" */
+#define WINDOW_BYTES_PER_TAG 16 /* a 256 KiB window holds at most 16,384 tags (~5 MB of tree) */
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
+
+/* buf+i starts with s (ASCII case-insensitive) */
+static int at(const char *buf, size_t i, const char *s)
+{
+    return strncasecmp(buf + i, s, strlen(s)) == 0;
+}
+
+/* buf+i is "</name" followed by a space, '/' or '>' */
+static int at_end_tag(const char *buf, size_t i, const char *name)
+{
+    size_t n = strlen(name);
+    return buf[i] == '<' && buf[i + 1] == '/' && strncasecmp(buf + i + 2, name, n) == 0 &&
+           (is_space(buf[i + 2 + n]) || buf[i + 2 + n] == '/' || buf[i + 2 + n] == '>');
+}
+
+static const char *const rawtext_elements[] = {"style",  "textarea", "title",    "xmp",
+                                               "iframe", "noembed",  "noframes", NULL};
+
+/* A tag has ended ('>'): where the tokenizer goes next, and the zones with no cuts. */
+static int tag_done(crawl_links_parser *p)
+{
+    const char *n = p->name;
+    if (p->pending_cut && (p->end_tag || strcmp(n, "frameset") != 0)) {
+        p->split = p->pending_cut;
+        p->split_tags = p->tags;
+    }
+    p->pending_cut = 0;
+    p->tags++;
+    /* every tag ends here: the names that matter start with one of these letters */
+    if (!n[0] || !strchr("fimnpstx", n[0]))
+        return S_DATA;
+    if (p->end_tag) {
+        if (!strcmp(n, "select"))
+            p->select_open = 0;
+        else if ((!strcmp(n, "svg") || !strcmp(n, "math")) && p->foreign_depth)
+            p->foreign_depth--;
+        return S_DATA;
+    }
+    if (!strcmp(n, "select")) {
+        p->select_open = 1;
+    } else if (!strcmp(n, "svg") || !strcmp(n, "math")) {
+        if (!p->self_closing)
+            p->foreign_depth++;
+    } else if (!strcmp(n, "frameset")) {
+        p->no_more_cuts = 1; /* what comes after a frameset hinges on it: parse the rest whole */
+    } else if (!strcmp(n, "plaintext")) {
+        p->no_more_cuts = 1;
+        return S_PLAINTEXT;
+    } else if (!strcmp(n, "script")) {
+        /* raw text in SVG too, as if it were HTML: a cut there is only ever less likely */
+        return S_SCRIPT;
+    } else {
+        for (int i = 0; rawtext_elements[i]; i++)
+            if (!strcmp(n, rawtext_elements[i])) {
+                p->raw_end = rawtext_elements[i];
+                return S_RAWTEXT;
+            }
+    }
+    return S_DATA;
+}
+
+static void name_add(crawl_links_parser *p, char c)
+{
+    if (p->name_len < sizeof(p->name) - 1) {
+        p->name[p->name_len++] = (char)tolower((unsigned char)c);
+        p->name[p->name_len] = '\0';
+    } else {
+        p->name[0] = '\0'; /* too long to be a name we care about */
+    }
+}
+
+/* An end tag found by lookahead in raw text or a script: continue in the tag states. */
+static size_t start_end_tag(crawl_links_parser *p, size_t i, const char *name)
+{
+    p->end_tag = 1;
+    p->self_closing = 0;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->name_len = strlen(p->name);
+    p->state = S_BEFORE_ATTR;
+    return i + 2 + strlen(name);
+}
+
+/* 1 if the text run t[0..n) can be replaced by one "x" without changing the tree's elements:
+ * it has a character that is not HTML whitespace (so, like "x", it ends the head, makes the
+ * frameset not ok, is foster-parented out of a table, ...), and no '&' (a character reference
+ * may decode to whitespace), NUL or CR (which the tokenizer rewrites). */
+static int squeezable(const char *t, size_t n)
+{
+    if (n < 2 || memchr(t, '&', n) || memchr(t, '\0', n) || memchr(t, '\r', n))
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        if (!is_space(t[k]))
+            return 1;
+    return 0;
+}
+
+/* Run the scanner over buf[pos .. len - LOOKAHEAD), remembering the last safe cut.
+ *
+ * It also squeezes text: a run of text between two pieces of markup becomes one "x" when that
+ * cannot change the elements (squeezable). Gumbo spends some 50 ns on every character of text
+ * — a token each — and text holds no link; the tags, attributes, comments and raw text are left
+ * exactly as they were. Not after a '<' that was text (the "x" could make a tag of it), not at
+ * the start of the document (a BOM), and not where cuts are not made either. The buffer is
+ * rewritten in place: the write position w never passes the read position i. */
+static void scan(crawl_links_parser *p)
+{
+    char *b = p->buf;
+    size_t i = p->pos, end = p->len > LOOKAHEAD ? p->len - LOOKAHEAD : 0;
+    size_t w = p->pos, from = p->pos; /* b[from..i) is still to be moved down to b[w..] */
+    int s = p->state, stalled = 0;
+    while (i < end && !p->no_more_cuts && !stalled) {
+        char c = b[i];
+        switch (s) {
+        case S_DATA: {
+            const char *lt = memchr(b + i, '<', end - i);
+            if (!lt) {
+                stalled = 1; /* the run goes on: look at it whole once its end is here */
+                break;
+            }
+            size_t run_end = (size_t)(lt - b);
+            int cuts = !p->select_open && !p->foreign_depth;
+            if (cuts && p->squeeze && squeezable(b + i, run_end - i)) {
+                memmove(b + w, b + from, i - from);
+                w += i - from;
+                b[w++] = 'x';
+                from = run_end;
+            }
+            i = run_end;
+            p->pending_cut = cuts ? w + (i - from) : 0;
+            p->squeeze = 1; /* the next run follows markup, unless this '<' is text */
+            s = S_TAG_OPEN;
+            i++;
+            break;
+        }
+        case S_TAG_OPEN:
+            if (!isalpha((unsigned char)c) && p->pending_cut) {
+                p->split = p->pending_cut; /* not a start tag: a cut before it is safe */
+                p->split_tags = p->tags;
+                p->pending_cut = 0;
+            }
+            if (c == '!') {
+                if (b[i + 1] == '-' && b[i + 2] == '-') {
+                    i += 3;
+                    /* "<!-->" and "<!--->" are whole (empty) comments */
+                    if (b[i] == '>') {
+                        s = S_DATA;
+                        i++;
+                    } else if (b[i] == '-' && b[i + 1] == '>') {
+                        s = S_DATA;
+                        i += 2;
+                    } else {
+                        s = S_COMMENT;
+                    }
+                } else if (p->foreign_depth && at(b, i + 1, "[CDATA[")) {
+                    s = S_CDATA;
+                    i += 8;
+                } else {
+                    s = S_BOGUS;
+                    i++;
+                }
+            } else if (c == '/') {
+                s = S_END_TAG_OPEN;
+                i++;
+            } else if (isalpha((unsigned char)c)) {
+                p->end_tag = p->self_closing = 0;
+                p->name_len = 0;
+                p->name[0] = '\0';
+                s = S_TAG_NAME;
+            } else if (c == '?') {
+                s = S_BOGUS;
+                i++;
+            } else {
+                s = S_DATA; /* a '<' that is text */
+                p->squeeze = 0;
+            }
+            break;
+        case S_END_TAG_OPEN:
+            if (isalpha((unsigned char)c)) {
+                p->end_tag = 1;
+                p->self_closing = 0;
+                p->name_len = 0;
+                p->name[0] = '\0';
+                s = S_TAG_NAME;
+            } else if (c == '>') {
+                s = S_DATA; /* "</>" is dropped */
+                i++;
+            } else {
+                s = S_BOGUS;
+            }
+            break;
+        case S_TAG_NAME:
+            if (is_space(c))
+                s = S_BEFORE_ATTR;
+            else if (c == '/')
+                s = S_SELF_CLOSING;
+            else if (c == '>')
+                s = tag_done(p);
+            else
+                name_add(p, c);
+            i++;
+            break;
+        case S_BEFORE_ATTR:
+        case S_AFTER_ATTR:
+            if (is_space(c))
+                ;
+            else if (c == '/')
+                s = S_SELF_CLOSING;
+            else if (c == '>')
+                s = tag_done(p);
+            else if (c == '=' && s == S_AFTER_ATTR)
+                s = S_BEFORE_VALUE;
+            else
+                s = S_ATTR_NAME;
+            i++;
+            break;
+        case S_ATTR_NAME:
+            if (is_space(c))
+                s = S_AFTER_ATTR;
+            else if (c == '/')
+                s = S_SELF_CLOSING;
+            else if (c == '>')
+                s = tag_done(p);
+            else if (c == '=')
+                s = S_BEFORE_VALUE;
+            i++;
+            break;
+        case S_BEFORE_VALUE:
+            if (c == '"')
+                s = S_VALUE_DQ;
+            else if (c == '\'')
+                s = S_VALUE_SQ;
+            else if (c == '>')
+                s = tag_done(p);
+            else if (!is_space(c))
+                s = S_VALUE_UNQ;
+            i++;
+            break;
+        case S_VALUE_DQ:
+        case S_VALUE_SQ: {
+            const char *q = memchr(b + i, s == S_VALUE_DQ ? '"' : '\'', end - i);
+            if (!q) {
+                i = end;
+                break;
+            }
+            i = (size_t)(q - b) + 1;
+            s = S_AFTER_VALUE;
+            break;
+        }
+        case S_VALUE_UNQ:
+            if (is_space(c))
+                s = S_BEFORE_ATTR;
+            else if (c == '>')
+                s = tag_done(p);
+            i++;
+            break;
+        case S_AFTER_VALUE:
+            if (c == '/') {
+                s = S_SELF_CLOSING;
+                i++;
+            } else if (c == '>') {
+                s = tag_done(p);
+                i++;
+            } else {
+                s = S_BEFORE_ATTR; /* a space, or reconsumed there */
+                if (is_space(c))
+                    i++;
+            }
+            break;
+        case S_SELF_CLOSING:
+            if (c == '>') {
+                p->self_closing = 1;
+                s = tag_done(p);
+                i++;
+            } else {
+                s = S_BEFORE_ATTR; /* reconsumed */
+            }
+            break;
+        case S_COMMENT:
+            if (c == '-' && at(b, i, "-->")) {
+                s = S_DATA;
+                i += 3;
+            } else if (c == '-' && at(b, i, "--!>")) {
+                s = S_DATA;
+                i += 4;
+            } else {
+                i++;
+            }
+            break;
+        case S_BOGUS: {
+            const char *gt = memchr(b + i, '>', end - i);
+            if (!gt) {
+                i = end;
+                break;
+            }
+            i = (size_t)(gt - b) + 1;
+            s = S_DATA;
+            break;
+        }
+        case S_CDATA:
+            if (c == ']' && at(b, i, "]]>")) {
+                s = S_DATA;
+                i += 3;
+            } else {
+                i++;
+            }
+            break;
+        case S_RAWTEXT:
+            if (c == '<' && at_end_tag(b, i, p->raw_end))
+                i = start_end_tag(p, i, p->raw_end), s = p->state;
+            else
+                i++;
+            break;
+        case S_SCRIPT:
+            if (c == '<' && at_end_tag(b, i, "script")) {
+                i = start_end_tag(p, i, "script"), s = p->state;
+            } else if (c == '<' && at(b, i, "<!--")) {
+                s = S_SCRIPT_ESCAPED;
+                i += 2; /* the "--" may also end it at once: "<!-->" */
+            } else {
+                i++;
+            }
+            break;
+        case S_SCRIPT_ESCAPED:
+            if (c == '-' && at(b, i, "-->")) {
+                s = S_SCRIPT;
+                i += 3;
+            } else if (c == '<' && at_end_tag(b, i, "script")) {
+                i = start_end_tag(p, i, "script"), s = p->state;
+            } else if (c == '<' && at(b, i + 1, "script") &&
+                       (is_space(b[i + 7]) || b[i + 7] == '/' || b[i + 7] == '>')) {
+                s = S_SCRIPT_DOUBLE;
+                i += 7;
+            } else {
+                i++;
+            }
+            break;
+        case S_SCRIPT_DOUBLE:
+            if (c == '-' && at(b, i, "-->")) {
+                s = S_SCRIPT;
+                i += 3;
+            } else if (c == '<' && at_end_tag(b, i, "script")) {
+                s = S_SCRIPT_ESCAPED;
+                i += 8;
+            } else {
+                i++;
+            }
+            break;
+        case S_PLAINTEXT:
+        default: i = end; break;
+        }
+    }
+    p->state = s;
+    if (from > w) {
+        memmove(b + w, b + from, p->len - from);
+        p->len = w + (p->len - from);
+        memset(b + p->len, 0, LOOKAHEAD + 1);
+    }
+    p->pos = w + (i - from);
+}
+
+/* ---- the parser ------------------------------------------------------------------------------ */
+
+crawl_links_parser *crawl_links_parser_new(const ah_url *page_url, int follow_nofollow,
+                                           size_t window)
+{
+    crawl_links_parser *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->page = page_url;
+    p->follow_nofollow = follow_nofollow;
+    p->window = window ? window : CRAWL_LINKS_WINDOW;
+    return p;
+}
+
+int crawl_links_parser_feed(crawl_links_parser *p, const char *data, size_t len)
+{
+    /* room for the lookahead's NUL padding too: the scanner may look past what it scans */
+    if (p->len + len + LOOKAHEAD + 1 > p->cap) {
+        size_t cap = p->cap ? p->cap : 16 * 1024;
+        while (cap < p->len + len + LOOKAHEAD + 1)
+            cap *= 2;
+        char *b = realloc(p->buf, cap);
+        if (!b)
+            return AH_ENOMEM;
+        p->buf = b;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, data, len);
+    p->len += len;
+    memset(p->buf + p->len, 0, LOOKAHEAD + 1);
+    if (p->window == SIZE_MAX)
+        return 0; /* crawl_links_extract: gumbo gets the document as it is */
+    scan(p);
+    /* a window is so many bytes, or so many tags once text is squeezed out of it */
+    return (p->len >= p->window || p->tags >= p->window / WINDOW_BYTES_PER_TAG) && p->split > 0;
+}
+
+size_t crawl_links_parser_pending(const crawl_links_parser *p) { return p->len; }
+
+int crawl_links_parser_parse(crawl_links_parser *p, int final)
+{
+    size_t n = final ? p->len : p->split;
+    if (!n)
+        return 0;
+    int rc = parse_window(p, p->buf, n);
+    memmove(p->buf, p->buf + n, p->len - n);
+    p->len -= n;
+    p->pos = p->pos > n ? p->pos - n : 0;
+    p->pending_cut = p->pending_cut > n ? p->pending_cut - n : 0;
+    p->tags = final ? 0 : p->tags - p->split_tags;
+    p->split = p->split_tags = 0;
+    if (p->window != SIZE_MAX && p->cap > 4 * p->window && p->len + LOOKAHEAD < p->window) {
+        /* a buffer that had to grow (no place to cut for a long way) does not stay big */
+        char *b = realloc(p->buf, 2 * p->window);
+        if (b) {
+            p->buf = b;
+            p->cap = 2 * p->window;
+        }
+    }
+    return rc;
+}
 
 static int add_link(crawl_links *l, char *url)
 {
@@ -137,81 +764,75 @@ static int add_link(crawl_links *l, char *url)
     return 0;
 }
 
-static int collect(void *arg, const GumboElement *el)
+int crawl_links_parser_finish(crawl_links_parser *p, crawl_links *out)
 {
-    collect_ctx *c = arg;
-    const char *ref = NULL;
-    int can_nofollow = 0;
-    switch (el->tag) {
-    case GUMBO_TAG_A:
-    case GUMBO_TAG_AREA:
-    case GUMBO_TAG_LINK:
-        ref = attr(el, "href");
-        can_nofollow = 1;
-        break;
-    case GUMBO_TAG_FRAME:
-    case GUMBO_TAG_IFRAME: ref = attr(el, "src"); break;
-    default: return 0;
+    memset(out, 0, sizeof(*out));
+    if (!p->parses) {
+        int rc = crawl_links_parser_parse(p, 1);
+        if (rc < 0)
+            return rc;
     }
-    if (!ref)
-        return 0;
-    if (can_nofollow && !c->follow_nofollow) {
-        const char *rel = attr(el, "rel");
-        if (rel && has_token(rel, "nofollow")) {
-            c->out->nofollow++;
-            return 0;
+    ah_url base_url;
+    const ah_url *base = p->page;
+    int have_base = 0;
+    if (p->base_href && ah_url_resolve(p->page, p->base_href, &base_url) == 0) {
+        base = &base_url;
+        have_base = 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p->nrefs && rc == 0; i++) {
+        char *url;
+        rc = crawl_url_resolve(base, p->refs[i], &url);
+        if (rc == AH_ENOMEM)
+            break;
+        if (rc < 0) {
+            rc = 0; /* a bad or non-http reference: not a link we can follow */
+            continue;
         }
+        rc = add_link(out, url);
+        if (rc < 0)
+            free(url);
     }
-    char *clean = clean_ref(ref);
-    if (!clean)
-        return AH_ENOMEM;
-    char *url;
-    int rc = crawl_url_resolve(c->base, clean, &url);
-    free(clean);
-    if (rc == AH_ENOMEM)
-        return rc;
+    out->nofollow = p->nofollow;
+    if (have_base)
+        ah_url_free(&base_url);
     if (rc < 0)
-        return 0; /* a bad or non-http reference: not a link we can follow */
-    rc = add_link(c->out, url);
-    if (rc < 0)
-        free(url);
+        crawl_links_free(out);
     return rc;
+}
+
+void crawl_links_parser_stats(const crawl_links_parser *p, size_t *parses, size_t *arena_peak)
+{
+    *parses = p->parses;
+    *arena_peak = p->arena_peak;
+}
+
+void crawl_links_parser_free(crawl_links_parser *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nrefs; i++)
+        free(p->refs[i]);
+    free(p->refs);
+    free(p->base_href);
+    free(p->buf);
+    free(p);
 }
 
 int crawl_links_extract(const char *html, size_t len, const ah_url *page_url, int follow_nofollow,
                         crawl_links *out)
 {
     memset(out, 0, sizeof(*out));
-    GumboOutput *doc = gumbo_parse_with_options(&kGumboDefaultOptions, html, len);
-    if (!doc)
+    crawl_links_parser *p = crawl_links_parser_new(page_url, follow_nofollow, SIZE_MAX);
+    if (!p)
         return AH_ENOMEM;
-    base_ctx b = {NULL};
-    int rc = walk(doc->document, find_base, &b);
-    ah_url base_url;
-    const ah_url *base = page_url;
-    int have_base = 0;
-    if (rc == 0 && b.href) {
-        char *clean = clean_ref(b.href);
-        if (!clean) {
-            rc = AH_ENOMEM;
-        } else {
-            if (ah_url_resolve(page_url, clean, &base_url) == 0) {
-                base = &base_url;
-                have_base = 1;
-            }
-            free(clean);
-        }
-    }
-    if (rc == 0) {
-        collect_ctx c = {base, follow_nofollow, out};
-        rc = walk(doc->document, collect, &c);
-    }
-    if (have_base)
-        ah_url_free(&base_url);
-    gumbo_destroy_output(&kGumboDefaultOptions, doc);
-    if (rc < 0)
-        crawl_links_free(out);
-    return rc;
+    int rc = crawl_links_parser_feed(p, html, len);
+    if (rc >= 0)
+        rc = crawl_links_parser_parse(p, 1);
+    if (rc >= 0)
+        rc = crawl_links_parser_finish(p, out);
+    crawl_links_parser_free(p);
+    return rc < 0 ? rc : 0;
 }
 
 void crawl_links_free(crawl_links *l)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ static const char usage[] =
     "      --follow-nofollow   follow rel=nofollow links too\n"
     "  -o, --output FILE       write the JSON lines to FILE (default stdout)\n"
     "      --state FILE        keep the frontier in FILE; run again with it to resume\n"
+    "      --frontier-mem N    keep at most N queued URLs in memory, the rest on disk (next to\n"
+    "                          the --state file, else in $TMPDIR) (default 100000)\n"
     "  -q, --quiet             no summary on stderr\n"
     "  -h, --help              this text\n";
 
@@ -106,20 +109,17 @@ static void count_error(crawler *c, const char *kind)
         c->err.other++;
 }
 
-/* Read up to max bytes of the body. keep: store them in *data (malloc'd, NUL-terminated).
- * Returns 0 or the read error; *truncated is set when there was more than max. */
-static int read_body(ah_client_response *r, size_t max, int keep, char **data, size_t *len,
-                     int *truncated)
+/* Read up to max bytes of a body (robots.txt) into *data (malloc'd, NUL-terminated). Returns 0
+ * or the read error; *truncated is set when there was more than max. */
+static int read_body(ah_client_response *r, size_t max, char **data, size_t *len, int *truncated)
 {
-    char *buf = malloc(READ_CHUNK);
-    if (!buf)
-        return AH_ENOMEM;
+    char buf[READ_CHUNK];
     sbuf b = {0};
     size_t total = 0;
     int rc = 0;
     *truncated = 0;
     for (;;) {
-        int n = ah_client_response_read(r, buf, READ_CHUNK);
+        int n = ah_client_response_read(r, buf, sizeof(buf));
         if (n <= 0) {
             rc = n;
             break;
@@ -129,71 +129,95 @@ static int read_body(ah_client_response *r, size_t max, int keep, char **data, s
             take = max - total;
             *truncated = 1;
         }
-        if (keep)
-            sb_add(&b, buf, take);
+        sb_add(&b, buf, take);
         total += take;
         if (*truncated)
             break;
     }
-    free(buf);
     if (b.failed && rc == 0)
         rc = AH_ENOMEM;
     *len = total;
-    if (keep && !b.data && rc == 0)
+    if (!b.data && rc == 0)
         b.data = calloc(1, 1);
     *data = b.data;
     return rc;
 }
 
-typedef struct links_job {
-    char *html;
-    size_t len;
+/* The link parser of one page, and what it borrows. Heap-allocated, so that a parse abandoned on
+ * the thread pool (the task was cancelled) can be freed there. */
+typedef struct page_parse {
     ah_url base;
-    int follow_nofollow;
-    crawl_links links;
-} links_job;
+    crawl_links_parser *parser;
+    int final;
+} page_parse;
 
-static int links_job_run(void *arg)
+static void page_parse_free(void *arg)
 {
-    links_job *j = arg;
-    return crawl_links_extract(j->html, j->len, &j->base, j->follow_nofollow, &j->links);
+    page_parse *pp = arg;
+    if (!pp)
+        return;
+    crawl_links_parser_free(pp->parser);
+    ah_url_free(&pp->base);
+    free(pp);
 }
 
-static void links_job_free(void *arg)
+static int page_parse_run(void *arg)
 {
-    links_job *j = arg;
-    free(j->html);
-    ah_url_free(&j->base);
-    crawl_links_free(&j->links);
-    free(j);
+    page_parse *pp = arg;
+    return crawl_links_parser_parse(pp->parser, pp->final);
 }
 
-/* Parse the links of a page on the thread pool (gumbo is CPU work, and its stack needs are not
- * a coroutine's). Takes html. */
-static int extract_links(crawler *c, const char *url, char *html, size_t len, crawl_links *out)
+/* Parse what *ppp holds (a ready window, or with final the rest). A little is parsed here in the
+ * task: handing it to a thread and back costs more than the parse. More goes to the thread pool,
+ * which keeps the loop responsive (and gumbo's stack needs are not a coroutine's). If the task is
+ * cancelled meanwhile, the pool frees *ppp and it is set to NULL. */
+static int page_parse_step(page_parse **ppp, int final)
 {
-    memset(out, 0, sizeof(*out));
-    links_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        free(html);
-        return AH_ENOMEM;
-    }
-    j->html = html;
-    j->len = len;
-    j->follow_nofollow = c->o->follow_nofollow;
-    int rc = ah_url_parse(url, &j->base);
-    if (rc < 0) {
-        links_job_free(j);
-        return rc;
-    }
-    rc = ah_to_thread_ex(links_job_run, j, links_job_free);
+    page_parse *pp = *ppp;
+    pp->final = final;
+    if (crawl_links_parser_pending(pp->parser) <= INLINE_PARSE_MAX)
+        return page_parse_run(pp);
+    int rc = ah_to_thread_ex(page_parse_run, pp, page_parse_free);
     if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
-        return rc;
-    if (rc == 0) {
-        *out = j->links;
-        memset(&j->links, 0, sizeof(j->links));
+        *ppp = NULL; /* abandoned: the pool frees it */
+    return rc;
+}
+
+/* Read up to max bytes of a page's body, feeding them to *ppp (if not NULL) as they come, and
+ * parse them window by window: the body itself is never kept whole. Returns 0 or the read or
+ * parse error; *len is the bytes read, *truncated set when there was more than max. */
+static int read_page(ah_client_response *r, size_t max, page_parse **ppp, size_t *len,
+                     int *truncated)
+{
+    char buf[READ_CHUNK];
+    size_t total = 0;
+    int rc = 0;
+    *truncated = 0;
+    for (;;) {
+        int n = ah_client_response_read(r, buf, sizeof(buf));
+        if (n <= 0) {
+            rc = n;
+            break;
+        }
+        size_t take = (size_t)n;
+        if (total + take > max) {
+            take = max - total;
+            *truncated = 1;
+        }
+        total += take;
+        if (*ppp) {
+            rc = crawl_links_parser_feed((*ppp)->parser, buf, take);
+            if (rc == 1)
+                rc = page_parse_step(ppp, 0);
+            if (rc < 0)
+                break;
+        }
+        if (*truncated)
+            break;
     }
-    links_job_free(j);
+    *len = total;
+    if (rc == 0 && *ppp)
+        rc = page_parse_step(ppp, 1);
     return rc;
 }
 
@@ -213,7 +237,7 @@ static void fetch_robots(crawler *c, crawl_host *h)
             char *body = NULL;
             size_t len = 0;
             int truncated;
-            if (read_body(r, 512 * 1024, 1, &body, &len, &truncated) == 0)
+            if (read_body(r, 512 * 1024, &body, &len, &truncated) == 0)
                 robots = crawl_robots_parse(body, len, c->o->user_agent);
             else
                 robots = crawl_robots_disallow_all();
@@ -275,13 +299,21 @@ static void fetch_page(crawler *c, item *it)
                 ah_url_free(&base);
             }
         }
-        int html = is_html(ct) && status >= 200 && status < 300;
-        char *body = NULL;
-        rc = read_body(r, o->max_body, html, &body, &bytes, &truncated);
-        if (rc == 0 && html) {
+        page_parse *pp = NULL;
+        if (is_html(ct) && status >= 200 && status < 300) {
+            pp = calloc(1, sizeof(*pp));
+            if (!pp || ah_url_parse(it->url, &pp->base) < 0 ||
+                !(pp->parser = crawl_links_parser_new(&pp->base, o->follow_nofollow, 0))) {
+                page_parse_free(pp);
+                pp = NULL;
+                rc = AH_ENOMEM;
+            }
+        }
+        if (rc == 0)
+            rc = read_page(r, o->max_body, &pp, &bytes, &truncated);
+        if (rc == 0 && pp) {
             crawl_links links;
-            rc = extract_links(c, it->url, body, bytes, &links); /* takes body */
-            body = NULL;
+            rc = crawl_links_parser_finish(pp->parser, &links);
             if (rc == 0) {
                 nlinks = links.count;
                 if (o->max_depth < 0 || it->depth + 1 <= o->max_depth)
@@ -290,7 +322,7 @@ static void fetch_page(crawler *c, item *it)
                 crawl_links_free(&links);
             }
         }
-        free(body);
+        page_parse_free(pp);
         if (rc < 0) {
             const ah_client_error *re = ah_client_response_error(r);
             snprintf(err_buf, sizeof(err_buf), "%s",
@@ -378,7 +410,8 @@ static int progress_task(void *arg)
         double secs = (double)(ah_now_ms() - c->start_ms) / 1000.0;
         int n = snprintf(line, sizeof(line),
                          "\rahttp-crawl: %lu pages, %zu queued, %d in flight, %.1f pages/s   ",
-                         c->pages, c->queued, c->inflight, secs > 0 ? (double)c->pages / secs : 0);
+                         c->pages, frontier_size(c), c->inflight,
+                         secs > 0 ? (double)c->pages / secs : 0);
         write_job *j = malloc(sizeof(*j));
         char *data = n > 0 ? strdup(line) : NULL;
         if (!j || !data) {
@@ -395,33 +428,12 @@ static int progress_task(void *arg)
     return 0;
 }
 
-/* ---- resuming ------------------------------------------------------------------------------- */
-
-/* Read the whole state log; it is read before the loop starts, so plain blocking reads are fine.
- * NULL when there is none yet. */
-static char *read_state(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    sbuf b = {0};
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        sb_add(&b, buf, (size_t)n);
-    close(fd);
-    *len = b.len;
-    return b.data;
-}
-
 /* ---- main ----------------------------------------------------------------------------------- */
 
 typedef struct app {
     options *o;
     char **seeds; /* normalised */
     size_t nseeds;
-    char *state_text;
-    size_t state_len;
     crawler c;
     int rc;
 } app;
@@ -444,22 +456,22 @@ static int amain(void *arg)
     c->client = ah_client_new(&copts);
     c->changed = ah_event_new();
     c->writer_wake = ah_event_new();
+    c->spill_wake = ah_event_new();
     ah_task **workers = calloc((size_t)o->concurrency, sizeof(*workers));
-    if (!c->client || !c->changed || !c->writer_wake || !workers) {
+    if (!c->client || !c->changed || !c->writer_wake || !c->spill_wake || !workers) {
         fprintf(stderr, "ahttp-crawl: out of memory\n");
         free(workers);
         return AH_ENOMEM;
     }
     c->start_ms = ah_now_ms();
     int rc = 0;
-    if (a->state_text)
-        rc = replay_state(c, a->state_text, a->state_len);
     for (size_t i = 0; i < a->nseeds && rc >= 0; i++)
         rc = frontier_add(c, a->seeds[i], 0, 1);
     ah_task *writer = ah_spawn(writer_task, c);
+    ah_task *spiller = ah_spawn(spill_task, c);
     ah_task *progress = isatty(2) && !o->quiet ? ah_spawn(progress_task, c) : NULL;
     size_t nworkers = 0;
-    for (int i = 0; i < o->concurrency && rc >= 0 && writer; i++)
+    for (int i = 0; i < o->concurrency && rc >= 0 && writer && spiller; i++)
         if ((workers[nworkers] = ah_spawn(worker, c)) != NULL)
             nworkers++;
     for (size_t i = 0; i < nworkers; i++)
@@ -471,14 +483,23 @@ static int amain(void *arg)
         fputs("\n", stderr);
     }
     c->finishing = 1;
+    if (spiller) {
+        ah_event_set(c->spill_wake);
+        (void)ah_join(spiller);
+    }
     if (writer) {
         ah_event_set(c->writer_wake);
         (void)ah_join(writer);
     }
     ah_client_close(c->client);
     c->client = NULL;
-    if (rc < 0 || !writer)
+    if (rc < 0 || !writer || !spiller)
         return rc < 0 ? rc : AH_ENOMEM;
+    if (c->spill.error) {
+        fprintf(stderr, "ahttp-crawl: the frontier's spill file failed: %s\n",
+                ah_strerror(c->spill.error));
+        return c->spill.error;
+    }
     if (c->out.error || c->state.error) {
         fprintf(stderr, "ahttp-crawl: writing the %s failed: %s\n",
                 c->out.error ? "output" : "state file",
@@ -530,11 +551,11 @@ static void print_summary(const crawler *c)
             "ahttp-crawl: %lu pages in %.2f s (%.1f pages/s), %llu bytes; %lu errors "
             "(timeout %lu, dns %lu, connect %lu, tls %lu, http %lu, other %lu); "
             "status 4xx %lu, 5xx %lu; %lu URLs disallowed by robots.txt (or its host "
-            "unreachable); %zu left in the frontier\n",
+            "unreachable); %zu left in the frontier; %zu URLs spilled to disk\n",
             c->pages, secs, secs > 0 ? (double)c->pages / secs : 0.0, (unsigned long long)c->bytes,
             e->timeout + e->dns + e->connect + e->tls + e->http + e->other, e->timeout, e->dns,
             e->connect, e->tls, e->http, e->other, e->status_4xx, e->status_5xx, c->robots_denied,
-            c->queued);
+            frontier_size(c), c->spill.written);
 }
 
 static void crawler_free(crawler *c)
@@ -553,12 +574,15 @@ static void crawler_free(crawler *c)
         h = next;
     }
     crawl_seen_free(&c->seen);
+    crawl_spill_free(&c->spill);
     free(c->out.data);
     free(c->state.data);
     if (c->changed)
         ah_event_free(c->changed);
     if (c->writer_wake)
         ah_event_free(c->writer_wake);
+    if (c->spill_wake)
+        ah_event_free(c->spill_wake);
 }
 
 enum {
@@ -573,6 +597,7 @@ enum {
     O_IGNORE_ROBOTS,
     O_FOLLOW_NOFOLLOW,
     O_STATE,
+    O_FRONTIER_MEM,
 };
 
 int main(int argc, char **argv)
@@ -596,6 +621,7 @@ int main(int argc, char **argv)
         {"follow-nofollow", no_argument, NULL, O_FOLLOW_NOFOLLOW},
         {"output", required_argument, NULL, 'o'},
         {"state", required_argument, NULL, O_STATE},
+        {"frontier-mem", required_argument, NULL, O_FRONTIER_MEM},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -607,6 +633,7 @@ int main(int argc, char **argv)
         .user_agent = "ahttp-crawl/" PACKAGE_VERSION,
         .timeout_ms = 30000,
         .max_body = 10 * 1024 * 1024,
+        .frontier_mem = 100000,
     };
     int opt, rc = 0;
     long v;
@@ -662,6 +689,11 @@ int main(int argc, char **argv)
         case O_FOLLOW_NOFOLLOW: o.follow_nofollow = 1; break;
         case 'o': o.output = optarg; break;
         case O_STATE: o.state = optarg; break;
+        case O_FRONTIER_MEM:
+            if (parse_long(optarg, 1, 1000000000L, &v) < 0)
+                rc = bad_usage("bad --frontier-mem '%s' (1..1000000000 URLs)", optarg);
+            o.frontier_mem = (size_t)v;
+            break;
         case 'q': o.quiet = 1; break;
         case 'h':
             fputs(usage, stdout);
@@ -678,6 +710,16 @@ int main(int argc, char **argv)
 
     app a = {.o = &o, .c = {.o = &o, .out = {.fd = -1}, .state = {.fd = -1}}};
     crawler *c = &a.c;
+    /* the spill file goes next to the state file (TMPDIR may well be memory: tmpfs) */
+    char *state_copy = o.state ? strdup(o.state) : NULL;
+    crawl_spill_init(&c->spill, state_copy ? dirname(state_copy) : NULL);
+    /* the spill's write buffer holds a few bytes per URL of the bound (64 B to 64 KiB), so a
+     * small bound goes to disk for real */
+    c->spill.write_batch = o.frontier_mem * 4;
+    if (c->spill.write_batch < 64)
+        c->spill.write_batch = 64;
+    if (c->spill.write_batch > 64 * 1024)
+        c->spill.write_batch = 64 * 1024;
     if (rc == 0) {
         a.nseeds = (size_t)(argc - optind);
         a.seeds = calloc(a.nseeds, sizeof(*a.seeds));
@@ -701,13 +743,13 @@ int main(int argc, char **argv)
 
     /* Files are opened here, before the loop runs: blocking is fine outside tasks. */
     if (rc == 0 && o.state) {
-        a.state_text = read_state(o.state, &a.state_len);
-        c->state.fd = open(o.state, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (c->state.fd < 0) {
-            fprintf(stderr, "ahttp-crawl: cannot open the state file %s: %s\n", o.state,
-                    strerror(errno));
+        int fd = state_resume(c, o.state);
+        if (fd < 0) {
+            fprintf(stderr, "ahttp-crawl: cannot resume from the state file %s: %s\n", o.state,
+                    ah_strerror(fd));
             rc = 1;
         }
+        c->state.fd = fd;
     }
     if (rc == 0) {
         if (o.output) {
@@ -768,7 +810,7 @@ int main(int argc, char **argv)
         free(c->seed_hosts[i]);
     free(a.seeds);
     free(c->seed_hosts);
-    free(a.state_text);
+    free(state_copy);
     for (int i = 0; i < o.ninclude; i++)
         regfree(&o.include[i]);
     for (int i = 0; i < o.nexclude; i++)

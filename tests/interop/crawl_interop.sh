@@ -6,7 +6,9 @@
 # --max-pages and --max-depth hold; --per-host 2 never has more than 2 requests at the server at
 # once (from nginx's $msec and $request_time); an interrupted crawl resumes from its --state file
 # without fetching any page twice; a 503 robots.txt keeps us off a host, a 404 one allows all,
-# Crawl-delay is obeyed; bad flags and URLs exit 2.
+# Crawl-delay is obeyed; bad flags and URLs exit 2. With a tiny --frontier-mem the frontier
+# spills to disk and the crawl still finds the same pages, each once, and still resumes exactly;
+# a resumed --state log is compacted to one line per URL.
 # Every port is ephemeral, every wait is bounded, nginx is killed by PID on exit. Needs
 # $top_builddir (exported by `make check`).
 set -uo pipefail
@@ -205,6 +207,23 @@ else
     fail "summary" "$work/full.err" "$work/full.out"
 fi
 
+# ---- 1b. the same crawl with a tiny in-memory frontier (4 URLs) -------------------------------
+reset_log
+timeout 60 "$crawl" --same-host --max-body 1000000 --per-host 4 --frontier-mem 4 \
+    -o "$work/tiny.jsonl" "$base/" >"$work/tiny.out" 2>"$work/tiny.err"
+rc=$?
+out_paths "$work/tiny.jsonl" >"$work/tiny.paths"
+requested | grep -v '^/robots.txt$' | sort >"$work/tiny.requested"
+spilled=$(sed -n 's/.*; \([0-9]*\) URLs spilled to disk.*/\1/p' "$work/tiny.err")
+if [ $rc = 0 ] && [ "${spilled:-0}" -gt 0 ] &&
+    diff "$work/full.paths" "$work/tiny.paths" >"$work/tiny.diff" &&
+    diff "$work/expected.txt" "$work/tiny.requested" >>"$work/tiny.diff"; then
+    pass "--frontier-mem 4: $spilled URLs spilled to disk, the same pages fetched, each once"
+else
+    fail "--frontier-mem 4: exit $rc, spilled '$spilled' (< full crawl, > this one)" \
+        "$work/tiny.diff" "$work/tiny.err"
+fi
+
 # ---- 2. bounds ------------------------------------------------------------------------------
 reset_log
 timeout 60 "$crawl" --same-host --max-pages 5 "$base/" >"$work/max.jsonl" 2>"$work/max.err"
@@ -301,6 +320,59 @@ if [ $rc = 0 ] && [ "$(wc -l <"$work/resume.jsonl")" = "$total" ]; then
     pass "a third run with a finished --state fetches nothing"
 else
     fail "third run: exit $rc" "$work/resume3.err"
+fi
+
+# ---- 4b. interrupt and resume with a tiny in-memory frontier -------------------------------
+reset_log
+tiny_cmd=("$crawl" --same-host --max-body 1000000 --per-host 1 --delay 100 --frontier-mem 4
+    --state "$work/tiny.state" -o "$work/tiny-resume.jsonl" "$base/")
+"${tiny_cmd[@]}" >/dev/null 2>"$work/tiny1.err" &
+cpid=$!
+sleep 1.5
+kill -TERM "$cpid" 2>/dev/null
+rc=""
+for _ in $(seq 100); do
+    if ! kill -0 "$cpid" 2>/dev/null; then
+        wait "$cpid"
+        rc=$?
+        break
+    fi
+    sleep 0.1
+done
+if [ -z "$rc" ]; then
+    kill -9 "$cpid" 2>/dev/null
+    wait "$cpid" 2>/dev/null
+    rc=killed
+fi
+first=$(wc -l <"$work/tiny-resume.jsonl")
+spilled=$(sed -n 's/.*; \([0-9]*\) URLs spilled to disk.*/\1/p' "$work/tiny1.err")
+if [ "$rc" = 0 ] && [ "$first" -gt 0 ] && [ "$first" -lt "$total" ] && [ "${spilled:-0}" -gt 0 ]; then
+    pass "--frontier-mem 4: SIGTERM stops cleanly after $first pages ($spilled URLs spilled)"
+else
+    fail "--frontier-mem 4, SIGTERM: exit $rc, $first of $total pages, spilled '$spilled'" \
+        "$work/tiny1.err"
+fi
+timeout 60 "${tiny_cmd[@]}" >/dev/null 2>"$work/tiny2.err"
+rc=$?
+out_paths "$work/tiny-resume.jsonl" >"$work/tiny-resume.paths"
+requested | grep -v '^/robots.txt$' | sort >"$work/tiny-resume.requested"
+if [ $rc = 0 ] && diff "$work/expected.txt" "$work/tiny-resume.paths" >"$work/tiny-resume.diff" &&
+    diff "$work/expected.txt" "$work/tiny-resume.requested" >>"$work/tiny-resume.diff"; then
+    pass "--frontier-mem 4: resumed crawl fetches every expected page exactly once over both runs"
+else
+    fail "--frontier-mem 4 resume: exit $rc (< expected, > fetched)" "$work/tiny-resume.diff" \
+        "$work/tiny2.err"
+fi
+timeout 60 "${tiny_cmd[@]}" >/dev/null 2>"$work/tiny3.err"
+rc=$?
+lines=$(wc -l <"$work/tiny.state")
+if [ $rc = 0 ] && [ "$(wc -l <"$work/tiny-resume.jsonl")" = "$total" ] &&
+    [ "$(grep -c '^D [0-9a-f]\{16\}$' "$work/tiny.state")" = "$lines" ] &&
+    [ "$(sort -u "$work/tiny.state" | wc -l)" = "$lines" ] && [ "$lines" -ge "$total" ] &&
+    [ ! -e "$work/tiny.state.tmp" ]; then
+    pass "a finished --state log is compacted to one hash line per URL ($lines lines)"
+else
+    fail "compacted state: exit $rc, $lines lines" "$work/tiny.state" "$work/tiny3.err"
 fi
 
 # ---- 5. robots.txt answers: 503, 404, Crawl-delay -------------------------------------------

@@ -1,14 +1,22 @@
 /* The crawler's plain parts (apps/crawl): robots.txt parsing and matching (group choice,
  * wildcards, '$', longest match, Allow on ties, Crawl-delay, empty files), URL normalisation and
- * the seen set, and link extraction from awkward HTML with gumbo. */
+ * the seen set, link extraction from awkward HTML with gumbo, the spill file's FIFO order, the
+ * frontier's bound on memory (--frontier-mem), and resuming from and compacting the --state
+ * log. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "../../apps/crawl/crawl.h"
+#include "../../apps/crawl/crawler.h"
 #include "checkutil.h"
+
+/* main.c's, which this suite does not link */
+volatile sig_atomic_t stop_requested;
 
 #define UA "ahttp-crawl/0.1"
 
@@ -300,6 +308,433 @@ START_TEST(test_links_broken_html_and_empty)
 }
 END_TEST
 
+/* Extract links from html fed in chunks of `chunk` bytes to a parser with the given window. */
+static void windowed(const char *page, const char *html, size_t len, size_t window, size_t chunk,
+                     crawl_links *out, size_t *parses, size_t *arena_peak)
+{
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse(page, &base), 0);
+    crawl_links_parser *p = crawl_links_parser_new(&base, 0, window);
+    ck_assert_ptr_nonnull(p);
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        int rc = crawl_links_parser_feed(p, html + off, n);
+        ck_assert_int_ge(rc, 0);
+        if (rc == 1)
+            ck_assert_int_eq(crawl_links_parser_parse(p, 0), 0);
+    }
+    ck_assert_int_eq(crawl_links_parser_parse(p, 1), 0);
+    ck_assert_int_eq(crawl_links_parser_finish(p, out), 0);
+    crawl_links_parser_stats(p, parses, arena_peak);
+    crawl_links_parser_free(p);
+    ah_url_free(&base);
+}
+
+/* Documents whose links a careless cut would change: markup that hides '<' or '>' (quoted
+ * attributes, comments and their odd endings, doctypes, scripts and their escapes, raw text),
+ * elements that change what the tree builder does with an <a> (an open <a> that gets cloned,
+ * <select>, <svg> with CDATA, <frameset>), a late <base>, and <plaintext>. */
+static const char *const tricky_docs[] = {
+    "<!DOCTYPE html><html><head><title>a <a href=/t1> title</title>"
+    "<style>a[href='</p>'] { } <a href=/s1></style></head><body>\n"
+    "<p class=\"x > y\" data-x='<a href=/attr1>'>text</p>\n"
+    "<!-- a comment with <a href=/c1> and -- dashes > --> <a href=/ok1>1</a>\n"
+    "<!--> <a href=/ok2>2</a> <!---> <a href=/ok3>3</a>\n"
+    "<!-- closed oddly --!> <a href=/ok4>4</a> <? bogus <a href=/b1> > <a href=/ok5>5</a>\n"
+    "</ bogus end <a href=/b2> > <a href=/ok6>6</a> </> <a href=/ok7>7</a>\n"
+    "<script>var s = '</scr' + 'ipt>'; if (a < b && c > d) document.write('<a href=/j1>');"
+    "</script><a href=/ok8>8</a>\n"
+    "<script><!-- document.write('<script>x</script><a href=/j2>'); --></script>"
+    "<a href=/ok9>9</a>\n"
+    "<textarea><a href=/ta1></textarea><a href=/ok10>10</a><xmp><a href=/x1></xmp>\n"
+    "<iframe src=/frame1><a href=/if1></iframe><noframes><a href=/nf1></noframes>\n"
+    "<p>x < y and <3 and a< b <a href=/ok11>11</a></p>\n"
+    "<a href=/open1>open <p> the a is cloned into this p </a> <a href=/ok12>12</a>\n"
+    "<select><option>o<a href=/sel1>in select</a></select><a href=/ok13>13</a>\n"
+    "<svg><a href=/svg1>svg</a><![CDATA[ <a href=/cdata1> ]]><style><a href=/svgs></style>"
+    "</svg><a href=/ok14>14</a>\n"
+    "<table><tr><td>cell</td></tr><a href=/foster1>fostered</a></table>\n"
+    "<a href='/q1' rel=nofollow>nf</a><a href=\"/ok15\" rel='noopener'>15</a>\n"
+    "<base href=/late/><a href=rel16>16</a>\n"
+    "</body></html>\n",
+    "<html><frameset><frame src=/f1><frame src=/f2></frameset><a href=/after-frameset></html>",
+    "<html><body><a href=/p1>1</a><plaintext><a href=/p2>not a link</a>",
+    "<html><body><p>" /* an open <a> that is never closed */
+    "<a href=/never-closed>one<p>two<p>three<p>four<p>five<p>six<p>seven<p>eight<p>nine</body>",
+    /* text after the head that is only whitespace, some of it through character references,
+     * does not start a body: squeezing it to a letter would lose the frameset */
+    "<html><head><title>t</title></head>\n \t &#32;&Tab; \n"
+    "<frameset><frame src=/fs-ok></frameset></html>",
+    /* and real text makes it not ok: the frame is dropped */
+    "<html><body><a href=/before></a> some text <frameset><frame src=/fs-no></frameset>"
+    "<a href=/after>after</a>",
+};
+
+/* The distinct URLs of l in order of first appearance, one a line. */
+static char *distinct(const crawl_links *l)
+{
+    sbuf b = {0};
+    for (size_t i = 0; i < l->count; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = !strcmp(l->urls[i], l->urls[j]);
+        if (!dup) {
+            sb_str(&b, l->urls[i]);
+            sb_str(&b, "\n");
+        }
+    }
+    ck_assert(!b.failed);
+    return b.data ? b.data : strdup("");
+}
+
+START_TEST(test_links_windowed_parse_matches_whole_parse)
+{
+    const char *page = "http://example.com/dir/page.html";
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse(page, &base), 0);
+    for (size_t d = 0; d < sizeof(tricky_docs) / sizeof(tricky_docs[0]); d++) {
+        /* the document four times over: long enough for many windows */
+        char html[16384];
+        size_t one = strlen(tricky_docs[d]), len = 0;
+        for (int k = 0; k < 4; k++) {
+            memcpy(html + len, tricky_docs[d], one);
+            len += one;
+        }
+        crawl_links whole;
+        ck_assert_int_eq(crawl_links_extract(html, len, &base, 0, &whole), 0);
+        ck_assert_uint_gt(whole.count, 0);
+        char *want = distinct(&whole);
+        size_t most_parses = 0;
+        for (size_t window = 1; window <= len + 1; window += window < 64 ? 1 : 37) {
+            for (size_t chunk = 1; chunk <= 4096; chunk *= 8) {
+                crawl_links w;
+                size_t parses, peak;
+                windowed(page, html, len, window, chunk, &w, &parses, &peak);
+                if (parses > most_parses)
+                    most_parses = parses;
+                /* the same URLs in the same order (clones of an <a> may be counted apart) */
+                char *got = distinct(&w);
+                ck_assert_msg(!strcmp(got, want), "doc %zu, window %zu, chunk %zu:\n%s\nnot\n%s", d,
+                              window, chunk, got, want);
+                free(got);
+                crawl_links_free(&w);
+            }
+        }
+        /* the documents are cut where they can be: not at all after a frameset or plaintext */
+        if (d == 0) /* a text '<' is not the start of a tag: its link counts */
+            ck_assert_ptr_nonnull(strstr(want, "/ok11\n"));
+        if (d == 0 || d == 3)
+            ck_assert_uint_gt(most_parses, 20);
+        if (d == 1 || d == 2)
+            ck_assert_uint_lt(most_parses, 10);
+        if (d == 4)
+            ck_assert_ptr_nonnull(strstr(want, "/fs-ok"));
+        if (d == 5)
+            ck_assert_ptr_null(strstr(want, "/fs-no"));
+        free(want);
+        crawl_links_free(&whole);
+    }
+    ah_url_free(&base);
+}
+END_TEST
+
+START_TEST(test_links_long_document_parses_in_bounded_memory)
+{
+    /* the benchmark site's huge page: a link, 110,000 paragraphs, a link (3 MB) */
+    const char *head = "<html><body><a href=\"/first.html\">first</a>\n";
+    const char *line = "<p>filler filler filler</p>\n";
+    const char *tail = "<a href=\"/last.html\">last</a></body></html>\n";
+    size_t n = 110000, len = strlen(head) + n * strlen(line) + strlen(tail);
+    char *html = malloc(len + 1), *w = html;
+    ck_assert_ptr_nonnull(html);
+    w += sprintf(w, "%s", head);
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s", line);
+    sprintf(w, "%s", tail);
+    crawl_links l;
+    size_t parses, peak;
+    windowed("http://example.com/", html, len, 0, 16384, &l, &parses, &peak);
+    ck_assert_uint_eq(l.count, 2);
+    ck_assert_str_eq(l.urls[0], "http://example.com/first.html");
+    ck_assert_str_eq(l.urls[1], "http://example.com/last.html");
+    ck_assert_uint_ge(parses, 3); /* about 1 MB once its text is squeezed */
+    /* gumbo's tree for the whole page would be some 50 MB */
+    ck_assert_msg(peak < 8 * 1024 * 1024, "%zu bytes of arena", peak);
+    crawl_links_free(&l);
+    /* the text between tags reaches gumbo as one letter per run: "<p>x</p>\n" */
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse("http://example.com/", &base), 0);
+    crawl_links_parser *p = crawl_links_parser_new(&base, 0, 0);
+    ck_assert_int_eq(crawl_links_parser_feed(p, html, 100000), 0);
+    ck_assert_uint_lt(crawl_links_parser_pending(p), 100000 * 9 / 28 + 100);
+    crawl_links_parser_free(p);
+    ah_url_free(&base);
+    free(html);
+}
+END_TEST
+
+/* ---- the frontier's spill file and its bound --------------------------------------------- */
+
+START_TEST(test_spill_keeps_fifo_order_through_the_file)
+{
+    crawl_spill s;
+    crawl_spill_init(&s, NULL);
+    s.write_batch = 100; /* a few records per write: the file is used for real */
+    char url[64];
+    int pushed = 0, popped = 0;
+    unsigned seed = 12345;
+    while (popped < 3000) {
+        seed = seed * 1103515245u + 12345u;
+        int action = (int)((seed >> 16) % 10);
+        if (pushed < 3000 && action < 6) {
+            snprintf(url, sizeof(url), "http://example.com/%d", pushed);
+            ck_assert_int_eq(crawl_spill_push(&s, url, pushed % 7), 0);
+            pushed++;
+        } else if (action < 8) {
+            ck_assert_int_ge(crawl_spill_io_sync(&s, 0), 0);
+        } else {
+            const char *u;
+            size_t len;
+            int depth;
+            int rc = crawl_spill_pop(&s, &u, &len, &depth);
+            if (rc == AH_EAGAIN) {
+                ck_assert_int_eq(crawl_spill_io_sync(&s, 0), 1); /* a read makes progress */
+                continue;
+            }
+            if (rc == 0) {
+                ck_assert_int_eq(popped, pushed);
+                continue;
+            }
+            ck_assert_int_eq(rc, 1);
+            snprintf(url, sizeof(url), "http://example.com/%d", popped);
+            ck_assert_str_eq(u, url);
+            ck_assert_uint_eq(len, strlen(url));
+            ck_assert_int_eq(depth, popped % 7);
+            popped++;
+        }
+        ck_assert_uint_eq(s.count, (size_t)(pushed - popped));
+    }
+    ck_assert_uint_gt(s.written, 1000); /* most records went through the file */
+    ck_assert_uint_gt(s.file_end, 0);
+    ck_assert_uint_eq(s.file_pos, s.file_end);
+    const char *u;
+    size_t len;
+    int depth;
+    ck_assert_int_eq(crawl_spill_pop(&s, &u, &len, &depth), 0);
+    crawl_spill_free(&s);
+}
+END_TEST
+
+/* A crawler with no loop: enough for the frontier's plain functions. */
+static void crawler_init(crawler *c, options *o, size_t frontier_mem)
+{
+    memset(o, 0, sizeof(*o));
+    o->concurrency = 4;
+    o->per_host = 1000;
+    o->max_depth = -1;
+    o->ignore_robots = 1;
+    o->frontier_mem = frontier_mem;
+    memset(c, 0, sizeof(*c));
+    c->o = o;
+    c->out.fd = c->state.fd = -1;
+    crawl_spill_init(&c->spill, NULL);
+    c->spill.write_batch = 512;
+    c->sync_spill = 1;
+}
+
+static void crawler_done(crawler *c)
+{
+    for (crawl_host *h = c->hosts, *next; h; h = next) {
+        next = h->next;
+        while (h->head) {
+            item *it = h->head;
+            h->head = it->next;
+            free(it);
+        }
+        free(h->origin);
+        free(h);
+    }
+    crawl_seen_free(&c->seen);
+    crawl_spill_free(&c->spill);
+}
+
+static const char *const test_hosts[] = {"http://a.example", "http://b.example:8080",
+                                         "https://c.example"};
+
+START_TEST(test_frontier_holds_at_most_its_bound_and_stays_fifo_per_host)
+{
+    options o;
+    crawler c;
+    crawler_init(&c, &o, 16);
+    char url[96];
+    int added = 0;
+    /* 600 URLs over three hosts; each URL's number grows with its arrival */
+    for (; added < 600; added++) {
+        snprintf(url, sizeof(url), "%s/%d", test_hosts[added % 3], added);
+        ck_assert_int_eq(frontier_add(&c, url, added % 5, 0), 1);
+        ck_assert_uint_le(c.queued, 16);
+    }
+    ck_assert_uint_eq(frontier_size(&c), 600);
+    ck_assert_uint_gt(c.spill.written, 0); /* past the bound, to disk */
+    c.sync_spill = 0; /* from here the I/O is the spill task's, as in a running crawl */
+    int last[3] = {-1, -1, -1}, picked = 0, waits = 0;
+    for (;;) {
+        crawl_host *h;
+        item *it;
+        int64_t wait_ms;
+        int kind = pick(&c, &h, &it, &wait_ms);
+        ck_assert_uint_le(c.queued, 16);
+        if (kind == PICK_DONE)
+            break;
+        if (kind == PICK_WAIT) {
+            /* what the spill task does: the next URLs are on disk */
+            ck_assert_int_eq(crawl_spill_io_sync(&c.spill, 0), 1);
+            waits++;
+            continue;
+        }
+        ck_assert_int_eq(kind, PICK_PAGE);
+        int host = -1, n = -1;
+        for (int i = 0; i < 3; i++)
+            if (strncmp(it->url, test_hosts[i], strlen(test_hosts[i])) == 0 &&
+                it->url[strlen(test_hosts[i])] == '/')
+                host = i;
+        ck_assert_int_ge(host, 0);
+        n = atoi(it->url + strlen(test_hosts[host]) + 1);
+        ck_assert_int_gt(n, last[host]); /* each host's URLs come out in arrival order */
+        ck_assert_int_eq(n % 3, host);
+        ck_assert_int_eq(it->depth, n % 5);
+        last[host] = n;
+        free(it);
+        slot_release(&c, h);
+        picked++;
+        /* links found while draining go behind what is spilled */
+        if (picked % 4 == 0 && added < 800) {
+            snprintf(url, sizeof(url), "%s/%d", test_hosts[added % 3], added);
+            ck_assert_int_eq(frontier_add(&c, url, added % 5, 0), 1);
+            ck_assert_uint_le(c.queued, 16);
+            added++;
+        }
+    }
+    ck_assert_int_eq(picked, added);
+    ck_assert_int_gt(waits, 0);
+    ck_assert_uint_eq(frontier_size(&c), 0);
+    crawler_done(&c);
+}
+END_TEST
+
+/* ---- the --state log ------------------------------------------------------------------------ */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count_lines(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1) {
+        if (strncmp(p, prefix, strlen(prefix)) == 0)
+            n++;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    return n;
+}
+
+START_TEST(test_state_resume_replays_and_compacts_atomically)
+{
+    char dir[] = "/tmp/check_crawl.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256], tmp[300];
+    snprintf(path, sizeof(path), "%s/crawl.state", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("seen http://a.example/ 0\n"
+          "seen http://a.example/1 1\n"
+          "seen http://a.example/2 1\n"
+          "done http://a.example/\n"
+          "seen http://b.example/3 2\n"
+          "done http://a.example/2\n"
+          "seen http://a.example/4 1\n",
+          f);
+    for (int i = 5; i < 40; i++) /* more than the bound of 4: these spill */
+        fprintf(f, "seen http://a.example/%d 3\n", i);
+    fputs("seen http://a.example/torn", f); /* died mid-write: no newline */
+    fclose(f);
+    struct stat before;
+    ck_assert_int_eq(stat(path, &before), 0);
+
+    options o;
+    crawler c;
+    crawler_init(&c, &o, 4);
+    int fd = state_resume(&c, path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_eq(frontier_size(&c), 38); /* 1, 3, 4, 5..39 */
+    ck_assert_uint_le(c.queued, 4);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/", 17)), 1);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/2", 18)), 1);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/1", 18)), 1);
+    ck_assert_int_eq(crawl_seen_has(&c.seen, crawl_hash("http://a.example/torn", 21)), 0);
+    /* a URL seen before is not queued again (the seeds of a resumed run) */
+    ck_assert_int_eq(frontier_add(&c, "http://a.example/", 0, 0), 0);
+    ck_assert_int_eq(frontier_add(&c, "http://a.example/4", 0, 0), 0);
+    /* the file is now the live state: the done URLs as hashes, the rest in order, no torn line */
+    const char *text = slurp(path);
+    ck_assert_int_eq(count_lines(text, "D "), 2);
+    ck_assert_int_eq(count_lines(text, "seen "), 38);
+    ck_assert_int_eq(count_lines(text, "done "), 0);
+    ck_assert_ptr_null(strstr(text, "torn"));
+    ck_assert_ptr_nonnull(strstr(text, "seen http://a.example/1 1\nseen http://b.example/3 2\n"
+                                       "seen http://a.example/4 1\n"));
+    ck_assert_int_eq(access(tmp, F_OK), -1); /* renamed over the log, not left beside it */
+    /* the order survives: a.example's 1, 4, 5 and b.example's 3 (the hosts take turns) */
+    c.sync_spill = 0;
+    const char *want_a[] = {"http://a.example/1", "http://a.example/4", "http://a.example/5"};
+    int na = 0, nb = 0;
+    for (int i = 0; i < 4; i++) {
+        crawl_host *h;
+        item *it;
+        int64_t wait_ms;
+        int kind;
+        while ((kind = pick(&c, &h, &it, &wait_ms)) == PICK_WAIT)
+            ck_assert_int_eq(crawl_spill_io_sync(&c.spill, 0), 1);
+        ck_assert_int_eq(kind, PICK_PAGE);
+        if (strncmp(it->url, "http://b.", 9) == 0)
+            ck_assert_str_eq(it->url, nb++ ? "" : "http://b.example/3");
+        else
+            ck_assert_str_eq(it->url, want_a[na++]);
+        free(it);
+        slot_release(&c, h);
+    }
+    ck_assert_int_eq(nb, 1);
+    /* the crawl goes on and journals as usual; the next start compacts again */
+    ck_assert_int_eq(write(fd, "done http://a.example/1\n", 24), 24);
+    close(fd);
+    crawler_done(&c);
+    crawler_init(&c, &o, 4);
+    fd = state_resume(&c, path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_uint_eq(frontier_size(&c), 37); /* only the done line written counts */
+    text = slurp(path);
+    ck_assert_int_eq(count_lines(text, "D "), 3);
+    ck_assert_int_eq(count_lines(text, "seen "), 37);
+    struct stat after;
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_int_lt(after.st_size, before.st_size);
+    crawler_done(&c);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *crawl_suite(void)
 {
     Suite *s = suite_create("crawl");
@@ -321,6 +756,13 @@ static Suite *crawl_suite(void)
     tcase_add_test(tc, test_links_base_href_and_frames);
     tcase_add_test(tc, test_links_nofollow_comments_scripts);
     tcase_add_test(tc, test_links_broken_html_and_empty);
+    tcase_add_test(tc, test_links_windowed_parse_matches_whole_parse);
+    tcase_add_test(tc, test_links_long_document_parses_in_bounded_memory);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("frontier");
+    tcase_add_test(tc, test_spill_keeps_fifo_order_through_the_file);
+    tcase_add_test(tc, test_frontier_holds_at_most_its_bound_and_stays_fifo_per_host);
+    tcase_add_test(tc, test_state_resume_replays_and_compacts_atomically);
     suite_add_tcase(s, tc);
     return s;
 }
