@@ -1,9 +1,11 @@
-/* TLS over any stream: OpenSSL driven through two memory BIOs.
+/* TLS over any stream: OpenSSL driven through BIOs that never touch the socket.
  *
- * The SSL engine never sees the socket. It reads ciphertext from `rbio` and writes ciphertext to
- * `wbio`; this file moves bytes between those BIOs and the inner stream with ordinary awaits:
+ * The SSL engine never sees the socket. It reads ciphertext from `rbio`, which hands it what the
+ * inner stream has buffered (and asks to be retried when that is empty), and writes ciphertext to
+ * `wbio`, a memory BIO; this file moves bytes between those and the inner stream with ordinary
+ * awaits:
  *  - when SSL wants input, first send whatever it queued (a handshake flight, an alert), then
- *    feed it the inner stream's buffered bytes, or one fill's worth;
+ *    fill the inner stream's buffer (what is there, or one fill's worth);
  *  - after SSL has produced records, send them.
  * So a handshake, a read or a write never blocks the loop, and client and server share one path.
  *
@@ -491,9 +493,73 @@ static void wlock_give(tls_io *io)
     io->wusers--;
 }
 
-/* Give the inner stream ciphertext for rbio: what it has buffered, else one fill's worth.
- * Returns 1 when fed, 0 at the inner end of stream, < 0 (AH_EAGAIN: nowait and nothing there).
- * The caller holds rlock. */
+/* ---- rbio: OpenSSL reads ciphertext straight from the inner stream's buffer ---- */
+
+/* What is buffered, and never end of stream: with nothing buffered it asks to be retried, and
+ * pull_in (after SSL's WANT_READ) fills the buffer or reports the inner end itself. */
+static int rbio_read(BIO *b, char *out, size_t len, size_t *got)
+{
+    tls_io *io = BIO_get_data(b);
+    const char *data;
+    size_t have = io && io->inner ? ah_stream_buffered(io->inner, &data) : 0;
+    BIO_clear_retry_flags(b);
+    if (have == 0) {
+        BIO_set_retry_read(b);
+        *got = 0;
+        return 0;
+    }
+    size_t n = have < len ? have : len;
+    memcpy(out, data, n);
+    ah_stream_consume(io->inner, n);
+    *got = n;
+    return 1;
+}
+
+static long rbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_io *io = BIO_get_data(b);
+    const char *data;
+    switch (cmd) {
+    case BIO_CTRL_PENDING: return io && io->inner ? (long)ah_stream_buffered(io->inner, &data) : 0;
+    case BIO_CTRL_FLUSH: return 1;
+    default: return 0;
+    }
+}
+
+static int rbio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *rbio_method;
+
+static void rbio_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ahttp inner stream");
+    if (m && (!BIO_meth_set_read_ex(m, rbio_read) || !BIO_meth_set_ctrl(m, rbio_ctrl) ||
+              !BIO_meth_set_create(m, rbio_create))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    rbio_method = m;
+}
+
+static BIO *rbio_new(tls_io *io)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, rbio_method_make);
+    BIO *b = rbio_method ? BIO_new(rbio_method) : NULL;
+    if (b)
+        BIO_set_data(b, io);
+    return b;
+}
+
+/* Make sure the inner stream has ciphertext buffered for rbio: what it has, else one fill's
+ * worth. Returns 1 when there is some, 0 at the inner end of stream, < 0 (AH_EAGAIN: nowait
+ * and nothing there). The caller holds rlock. */
 static int pull_in(tls_io *io, int64_t until, int nowait)
 {
     const char *data;
@@ -516,14 +582,7 @@ static int pull_in(tls_io *io, int64_t until, int nowait)
             io->inner_eof = 1;
             return 0;
         }
-        have = ah_stream_buffered(io->inner, &data);
     }
-    if (have > INT_MAX)
-        have = INT_MAX;
-    int w = BIO_write(io->rbio, data, (int)have);
-    if (w <= 0)
-        return AH_ENOMEM;
-    ah_stream_consume(io->inner, (size_t)w);
     io->pulls++;
     return 1;
 }
@@ -962,7 +1021,7 @@ static int wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int server,
     io->ssl = SSL_new(ctx->ctx[0]);
     if (!io->wlock || !io->rlock || !io->ssl)
         goto fail;
-    io->rbio = BIO_new(BIO_s_mem());
+    io->rbio = rbio_new(io);
     io->wbio = BIO_new(BIO_s_mem());
     if (!io->rbio || !io->wbio) {
         BIO_free(io->rbio);
