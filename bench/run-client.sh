@@ -19,8 +19,9 @@
 #      (ClientSession, TCPConnector(limit=64)): wall time, CPU time, peak RSS.
 #  (c) one large file (fallocate'd in the temp dir, nginx sendfile on), over HTTP and HTTPS
 #      (TLS 1.2/1.3): ahttp-fetch -o /dev/null vs curl -o /dev/null vs aiohttp_fetch.py --stream:
-#      MB/s, CPU time, peak RSS; and ahttp-bench -n 1 -c 1 on the same URL, which shows the client
-#      library alone (ahttp-fetch adds its output path).
+#      MB/s, CPU time, peak RSS, and nginx's worker CPU time during the download (when it is
+#      about the wall time, nginx set the pace); and ahttp-bench -n 1 -c 1 on the same URL, which
+#      shows the client library alone (ahttp-fetch adds its output path).
 # Every client runs under a small wait4() wrapper (python, posix_spawn) that reports wall time,
 # user+system CPU time and peak RSS (ru_maxrss) of that process alone: GNU time prints CPU with
 # 10 ms granularity, too coarse for runs of 0.2 s, and the libtool wrapper scripts are bypassed
@@ -223,21 +224,34 @@ done
 # the first read of a fresh file fills the page cache: not something to time
 cat "$tmp/www/big.bin" >/dev/null
 curl -s -o /dev/null "http://127.0.0.1:$np/big.bin"
+# nginx's worker: its CPU time during each download (/proc/PID/schedstat, ns) tells whether the
+# server, not the client, set the pace
+nginx_worker=$(pgrep -P "$(cat "$tmp/nginx.pid")" | head -1)
+nginx_ns() { awk '{ print $1 }' "/proc/$nginx_worker/schedstat" 2>/dev/null || echo 0; }
+# measure_c OUT CMD...: measure, then append nginx's CPU seconds to OUT
+measure_c() {
+    local out=$1 before after
+    shift
+    before=$(nginx_ns)
+    measure "$out" "$@"
+    after=$(nginx_ns)
+    echo "$(cat "$out") $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.4f", (a - b) / 1e9 }')" >"$out"
+}
 for proto in http https; do
     if [ "$proto" = http ]; then url="http://127.0.0.1:$np/big.bin"; else url="https://127.0.0.1:$nsp/big.bin"; fi
     for r in $(seq 1 "$repeat_fetch"); do
         m="$tmp/c.$proto.ahttp.$r"
-        measure "$m" "$fetch" -s -S --cacert "$certs/ca.pem" -o /dev/null -w '%{size_download}\n' "$url"
+        measure_c "$m" "$fetch" -s -S --cacert "$certs/ca.pem" -o /dev/null -w '%{size_download}\n' "$url"
         echo "c_$proto ahttp-fetch $r $(cat "$m") $(tail -1 "$m.log")" >>"$res"
         m="$tmp/c.$proto.curl.$r"
-        measure "$m" curl -s -S --cacert "$certs/ca.pem" -o /dev/null -w '%{size_download}\n' "$url"
+        measure_c "$m" curl -s -S --cacert "$certs/ca.pem" -o /dev/null -w '%{size_download}\n' "$url"
         echo "c_$proto curl $r $(cat "$m") $(tail -1 "$m.log")" >>"$res"
         m="$tmp/c.$proto.aiohttp.$r"
-        measure "$m" "$py" "$here/aiohttp_fetch.py" --stream "$url" --cacert "$certs/ca.pem"
+        measure_c "$m" "$py" "$here/aiohttp_fetch.py" --stream "$url" --cacert "$certs/ca.pem"
         echo "c_$proto aiohttp $r $(cat "$m") $(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$m.log")" >>"$res"
         # the client alone: ahttp-bench reads the body into memory and drops it (no output path)
         m="$tmp/c.$proto.bench.$r"
-        measure "$m" "$bench" -n 1 -c 1 --timeout 120 --cacert "$certs/ca.pem" "$url"
+        measure_c "$m" "$bench" -n 1 -c 1 --timeout 120 --cacert "$certs/ca.pem" "$url"
         echo "c_$proto ahttp-bench $r $(cat "$m") $(field bytes "$m.log")" >>"$res"
     done
 done
@@ -245,7 +259,7 @@ done
 echo "Raw runs:"
 echo "  (a) row client run req/s requests cpu_s errors"
 echo "  (b) row client run wall_s cpu_s maxrss_kib exit"
-echo "  (c) row client run wall_s cpu_s maxrss_kib exit bytes"
+echo "  (c) row client run wall_s cpu_s maxrss_kib exit nginx_cpu_s bytes"
 sed 's/^/  /' "$res"
 echo
 
@@ -270,7 +284,7 @@ $1 == "a_n" || $1 == "a_d" {
 $1 == "b" || $1 ~ /^c_/ {
     put($1 SUBSEP $2 SUBSEP "wall", $4); put($1 SUBSEP $2 SUBSEP "cpu", $5); put($1 SUBSEP $2 SUBSEP "rss", $6)
     if ($7 != 0) bad[$1, $2]++
-    if ($1 ~ /^c_/ && $8 != big) bad[$1, $2]++
+    if ($1 ~ /^c_/) { put($1 SUBSEP $2 SUBSEP "nginx", $8); if ($9 != big) bad[$1, $2]++ }
     next
 }
 END {
@@ -308,8 +322,8 @@ END {
     printf "| aiohttp / ahttp-fetch | %s | %s | %s | ≥ 15× | %s |\n", ratio(w["aiohttp"], w["ahttp-fetch"]), ratio(c["aiohttp"], c["ahttp-fetch"]), ratio(m["aiohttp"], m["ahttp-fetch"]), met(w["aiohttp"], w["ahttp-fetch"], 15)
 
     printf "\n(c) one %d MiB file, nginx sendfile, to /dev/null (median of the runs)\n\n", big_mib
-    print "| protocol | client | MB/s | CPU s | peak RSS MiB | failed runs |"
-    print "|---|---|---:|---:|---:|---:|"
+    print "| protocol | client | MB/s | CPU s | peak RSS MiB | nginx CPU s | failed runs |"
+    print "|---|---|---:|---:|---:|---:|---:|"
     split("http https", protos, " ")
     split("ahttp-fetch curl aiohttp ahttp-bench", cl, " ")
     label["ahttp-fetch"] = "ahttp-fetch -o /dev/null"; label["curl"] = "curl -o /dev/null"
@@ -320,7 +334,7 @@ END {
             k = "c_" protos[pi] SUBSEP cl[ci]
             wl = median(k SUBSEP "wall")
             mbs[protos[pi], cl[ci]] = wl == "-" || wl == 0 ? "-" : big / wl / 1e6
-            printf "| %s | %s | %.0f | %.2f | %.1f | %d |\n", toupper(protos[pi]), label[cl[ci]], mbs[protos[pi], cl[ci]], median(k SUBSEP "cpu"), median(k SUBSEP "rss") / 1024, bad["c_" protos[pi], cl[ci]]
+            printf "| %s | %s | %.0f | %.2f | %.1f | %.2f | %d |\n", toupper(protos[pi]), label[cl[ci]], mbs[protos[pi], cl[ci]], median(k SUBSEP "cpu"), median(k SUBSEP "rss") / 1024, median(k SUBSEP "nginx"), bad["c_" protos[pi], cl[ci]]
         }
     }
     print ""
