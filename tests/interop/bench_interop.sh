@@ -11,22 +11,8 @@ certs="${AH_CERTS:-$(cd "$(dirname "$0")/../../certs" && pwd)}"
 bench="$build/apps/ahttp-bench"
 serve="$build/apps/ahttp-serve"
 python=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench_interop.XXXXXX")
-pids=()
-passed=0
-failed=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+interop_init bench_interop
 
 if [ ! -x "$bench" ] || [ ! -x "$serve" ]; then
     echo "bench_interop: $bench or $serve not built"
@@ -34,10 +20,6 @@ if [ ! -x "$bench" ] || [ ! -x "$serve" ]; then
     exit 1
 fi
 
-pass() {
-    echo "PASS: $1"
-    passed=$((passed + 1))
-}
 fail() {
     echo "FAIL: $1"
     for f in "$work/out" "$work/err"; do

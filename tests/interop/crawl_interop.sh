@@ -17,36 +17,10 @@ build="${top_builddir:-.}"
 srcdir="$(cd "$(dirname "$0")/../.." && pwd)"
 crawl="$build/apps/ahttp-crawl"
 python=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/crawl_interop.XXXXXX")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+interop_init crawl_interop
 chmod 755 "$work" # nginx's worker may run as another user
-pids=()
-passed=0
-failed=0
 
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pass() {
-    echo "PASS: $1"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAIL: $1"
-    shift
-    for f in "$@"; do
-        [ -f "$f" ] && sed 's/^/    | /' "$f" | tail -20
-    done
-    failed=$((failed + 1))
-}
 finish() {
     echo "crawl_interop: $passed passed, $failed failed"
     [ "$failed" = 0 ]

@@ -19,23 +19,8 @@ certs="${AH_CERTS:-$(cd "$(dirname "$0")/../../certs" && pwd)}"
 fetch="$build/apps/ahttp-fetch"
 serve="$build/apps/ahttp-serve"
 python=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/fetch_interop.XXXXXX")
-pids=()
-passed=0
-failed=0
-skipped=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+interop_init fetch_interop
 
 if [ ! -x "$fetch" ] || [ ! -x "$serve" ]; then
     echo "fetch_interop: $fetch or $serve not built"
@@ -43,23 +28,6 @@ if [ ! -x "$fetch" ] || [ ! -x "$serve" ]; then
     exit 1
 fi
 fetch="$(cd "$(dirname "$fetch")" && pwd)/$(basename "$fetch")" # -O runs it from elsewhere
-
-pass() {
-    echo "PASS: $1"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAIL: $1"
-    shift
-    for f in "$@"; do
-        [ -f "$f" ] && sed 's/^/    | /' "$f" | tail -20
-    done
-    failed=$((failed + 1))
-}
-skip() {
-    echo "SKIP: $1 ($2)"
-    skipped=$((skipped + 1))
-}
 
 # Run ahttp-fetch (bounded) with stdout to $work/out and stderr to $work/err; sets $rc.
 run_fetch() {
@@ -82,18 +50,6 @@ check() {
 }
 
 # A port that is free now (the kernel's pick, released at once).
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for_port() {
-    timeout 10 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; do sleep 0.05; done"
-}
-
-# Wait (at most 10 s) until file $1 contains $2.
-wait_for_text() {
-    timeout 10 bash -c "until grep -q -- '$2' '$1' 2>/dev/null; do sleep 0.05; done"
-}
 
 # ---- usage and local failures ----
 

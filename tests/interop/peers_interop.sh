@@ -23,23 +23,8 @@ build="${top_builddir:-.}"
 certs="${AH_CERTS:-$(cd "$(dirname "$0")/../../certs" && pwd)}"
 fetch="$build/apps/ahttp-fetch"
 python=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/peers_interop.XXXXXX")
-pids=()
-passed=0
-failed=0
-skipped=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+interop_init peers_interop
 
 if [ ! -x "$fetch" ]; then
     echo "peers_interop: $fetch not built"
@@ -47,10 +32,6 @@ if [ ! -x "$fetch" ]; then
     exit 1
 fi
 
-pass() {
-    echo "PASS: $1"
-    passed=$((passed + 1))
-}
 fail() {
     echo "FAIL: $1"
     shift
@@ -58,10 +39,6 @@ fail() {
         [ -f "$f" ] && tail -20 "$f" | awk '{ print "    | " $0 }'
     done
     failed=$((failed + 1))
-}
-skip() {
-    echo "SKIP: $1 ($2)"
-    skipped=$((skipped + 1))
 }
 
 # Run ahttp-fetch (bounded) with stdout to $work/out and stderr to $work/err; sets $rc.
@@ -93,21 +70,6 @@ check_file() {
     else
         pass "$1"
     fi
-}
-
-# Wait (at most 10 s) until file $1 contains $2.
-wait_for_text() {
-    timeout 10 bash -c "until grep -q -- '$2' '$1' 2>/dev/null; do sleep 0.05; done"
-}
-
-# N ports that are free now (the kernel's picks, all held until all are known, then released).
-free_ports() {
-    "$python" -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
 have_python=0

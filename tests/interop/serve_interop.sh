@@ -13,23 +13,9 @@ build="${top_builddir:-.}"
 certs="${AH_CERTS:-$here/../../certs}"
 serve="$build/apps/ahttp-serve"
 py=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/serve_interop.XXXXXX")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+interop_init serve_interop
 root="$work/root"
-pids=()
-passed=0
-failed=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 ok() {
     echo "ok - $1"

@@ -9,23 +9,8 @@ set -uo pipefail
 build="${top_builddir:-.}"
 certs="${AH_CERTS:-$(cd "$(dirname "$0")/../../certs" && pwd)}"
 probe="$build/tests/interop/tls_probe"
-work=$(mktemp -d "${TMPDIR:-/tmp}/tls_interop.XXXXXX")
-pids=()
-passed=0
-failed=0
-skipped=0
-
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+interop_init tls_interop
 
 if [ ! -x "$probe" ]; then
     echo "tls_interop: $probe not built"
@@ -33,34 +18,12 @@ if [ ! -x "$probe" ]; then
     exit 1
 fi
 
-pass() {
-    echo "PASS: $1"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAIL: $1"
-    shift
-    for f in "$@"; do
-        [ -f "$f" ] && sed 's/^/    | /' "$f" | tail -20
-    done
-    failed=$((failed + 1))
-}
-skip() {
-    echo "SKIP: $1 ($2)"
-    skipped=$((skipped + 1))
-}
-
 have_openssl=1
 command -v openssl >/dev/null 2>&1 || have_openssl=0
 have_curl=1
 command -v curl >/dev/null 2>&1 || have_curl=0
 
 free_port() { "$probe" --free-port; }
-
-# Wait (at most 10 s) until file $1 contains $2.
-wait_for_text() {
-    timeout 10 bash -c "until grep -q -- '$2' '$1' 2>/dev/null; do sleep 0.05; done"
-}
 
 # openssl s_server on a fresh port with cert $1/$2 and extra options; sets $port.
 start_s_server() {
