@@ -10,6 +10,9 @@
 #   wait_for_port PORT        until 127.0.0.1:PORT accepts (at most 10 s)
 #   free_ports N              N ports free now (the kernel's picks), on one line
 #   free_port                 one of them
+#   run_fetch ARGS...         $fetch ARGS (at most 30 s): stdout in $work/out, stderr in
+#                             $work/err, the exit status in $rc
+#   check NAME RC [OUT_RE] [ERR_RE]   pass if run_fetch exited RC and its stdout/stderr match
 #
 # Needs /usr/bin/python3 for free_ports (every interop script needs it anyway).
 
@@ -70,3 +73,21 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
 free_port() { free_ports 1; }
+
+run_fetch() {
+    timeout 30 "$fetch" "$@" >"$work/out" 2>"$work/err"
+    rc=$?
+}
+
+check() {
+    local name=$1 want=$2 out_pat=${3:-} err_pat=${4:-}
+    if [ "$rc" != "$want" ]; then
+        fail "$name (exit $rc, want $want)" "$work/out" "$work/err"
+    elif [ -n "$out_pat" ] && ! grep -q -- "$out_pat" "$work/out"; then
+        fail "$name (stdout lacks '$out_pat')" "$work/out" "$work/err"
+    elif [ -n "$err_pat" ] && ! grep -q -- "$err_pat" "$work/err"; then
+        fail "$name (stderr lacks '$err_pat')" "$work/out" "$work/err"
+    else
+        pass "$name"
+    fi
+}

@@ -42,24 +42,6 @@ fail() {
 }
 
 # Run ahttp-fetch (bounded) with stdout to $work/out and stderr to $work/err; sets $rc.
-run_fetch() {
-    timeout 30 "$fetch" "$@" >"$work/out" 2>"$work/err"
-    rc=$?
-}
-
-# check NAME EXPECTED_RC [grep pattern for stdout] [grep pattern for stderr]
-check() {
-    local name=$1 want=$2 out_pat=${3:-} err_pat=${4:-}
-    if [ "$rc" != "$want" ]; then
-        fail "$name (exit $rc, want $want)" "$work/out" "$work/err"
-    elif [ -n "$out_pat" ] && ! grep -q -- "$out_pat" "$work/out"; then
-        fail "$name (stdout lacks '$out_pat')" "$work/out" "$work/err"
-    elif [ -n "$err_pat" ] && ! grep -q -- "$err_pat" "$work/err"; then
-        fail "$name (stderr lacks '$err_pat')" "$work/out" "$work/err"
-    else
-        pass "$name"
-    fi
-}
 
 # check_file NAME EXPECTED_RC FILE: the exit status, and stdout byte for byte equal to FILE.
 check_file() {
