@@ -49,6 +49,23 @@ int crawl_url_normalize(ah_url *u);
  * Returns 0, AH_EINVAL for a bad reference or a non-http(s) result, AH_ENOMEM. */
 int crawl_url_resolve(const ah_url *base, const char *ref, char **out);
 
+/** A base URL prepared for resolving many references (a page's links) against it. */
+typedef struct crawl_url_base {
+    const ah_url *url; /* borrowed */
+    char prefix[512];  /* "scheme://[userinfo@]host[:port]", normalised */
+    size_t prefix_len;
+    int fast; /* plain references can be resolved as strings (normalize.c) */
+} crawl_url_base;
+
+/** Prepare url (borrowed: it must outlive b) as a base. */
+void crawl_url_base_init(crawl_url_base *b, const ah_url *url);
+
+/** crawl_url_resolve, appending the result with its NUL to the growable buffer *buf (*len bytes
+ * used of *cap; realloc'd as needed, caller frees). The same result, without the allocations
+ * for references made of plain characters. Returns 0, AH_EINVAL (nothing appended), AH_ENOMEM. */
+int crawl_url_resolve_append(const crawl_url_base *b, const char *ref, char **buf, size_t *len,
+                             size_t *cap);
+
 /** Parse and normalise an absolute URL string into a malloc'd string in *out. */
 int crawl_url_canonical(const char *s, char **out);
 
@@ -154,9 +171,11 @@ void crawl_spill_free(crawl_spill *s);
 
 /** The links found in one HTML document. */
 typedef struct crawl_links {
-    char **urls; /* absolute, normalised, malloc'd; in document order, duplicates kept */
-    size_t count, cap;
+    char **urls; /* absolute, normalised; in document order, duplicates kept; into store */
+    size_t count;
     size_t nofollow; /* links skipped for rel=nofollow */
+    char *store;     /* the URLs, each with its NUL, one after another (one allocation) */
+    size_t store_len, store_cap;
 } crawl_links;
 
 /** Parse html (len bytes) with gumbo and collect a[href], area[href], link[href],

@@ -53,6 +53,12 @@ typedef struct write_job {
     size_t len;
 } write_job;
 
+typedef struct sbuf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
 typedef struct item {
     struct item *next;
     int depth;
@@ -95,6 +101,7 @@ typedef struct crawler {
     size_t nseeds;
     /* output */
     bufout out, state;
+    sbuf line; /* the JSON line being built; kept for the next page */
     ah_event *writer_wake;
     int finishing;
     /* summary */
@@ -103,12 +110,6 @@ typedef struct crawler {
     errors err;
     int64_t start_ms;
 } crawler;
-
-typedef struct sbuf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} sbuf;
 
 /* Set by SIGINT/SIGTERM (and by a failed output write): take no new URL. */
 extern volatile sig_atomic_t stop_requested;
@@ -119,6 +120,9 @@ void write_job_free(void *arg);
 void sb_add(sbuf *b, const char *s, size_t n);
 void sb_str(sbuf *b, const char *s);
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a number in decimal (what "%" PRIu64 / "%" PRId64 write, without vsnprintf's cost). */
+void sb_u64(sbuf *b, uint64_t v);
+void sb_i64(sbuf *b, int64_t v);
 /* Append s as a JSON string (null for NULL). */
 void sb_json(sbuf *b, const char *s);
 /* Append to an output buffer and wake the writer task. */

@@ -117,17 +117,43 @@ typedef struct crawl_links_parser {
     int select_open, foreign_depth, no_more_cuts;
     int squeeze; /* the text run at pos follows markup (not a text '<' or the start) */
     /* what was found */
-    char **refs; /* as written (cleaned), resolved at the end */
-    size_t nrefs, refs_cap;
+    char *refs; /* as written (cleaned), each with its NUL, one after another; resolved at the
+                   end */
+    size_t nrefs, refs_len, refs_cap;
     char *base_href;
     size_t nofollow;
     size_t parses, arena_peak;
 } crawl_links_parser;
 
-static const char *attr(const GumboElement *el, const char *name)
+/* The href, src and rel attributes of an element, in one pass over its attributes (the first
+ * of each name wins, as with gumbo_get_attribute, which would compare every name with strcasecmp
+ * once for each). The tokenizer has lower-cased the names already. */
+typedef struct link_attrs {
+    const char *href, *src, *rel;
+} link_attrs;
+
+static void link_attrs_of(const GumboElement *el, link_attrs *la)
 {
-    const GumboAttribute *a = gumbo_get_attribute(&el->attributes, name);
-    return a ? a->value : NULL;
+    la->href = la->src = la->rel = NULL;
+    for (unsigned i = 0; i < el->attributes.length; i++) {
+        const GumboAttribute *a = el->attributes.data[i];
+        const char *n = a->name;
+        switch (n[0] | 0x20) {
+        case 'h':
+            if (!la->href && !strcasecmp(n, "href"))
+                la->href = a->value;
+            break;
+        case 's':
+            if (!la->src && !strcasecmp(n, "src"))
+                la->src = a->value;
+            break;
+        case 'r':
+            if (!la->rel && !strcasecmp(n, "rel"))
+                la->rel = a->value;
+            break;
+        default: break;
+        }
+    }
 }
 
 /* 1 if the space-separated token list `list` holds `token` (ASCII case-insensitive). */
@@ -148,18 +174,27 @@ static int has_token(const char *list, const char *token)
 }
 
 /* An attribute value as a URL reference: leading and trailing blanks removed, tabs and newlines
- * inside dropped (as browsers do), spaces inside encoded. malloc'd, or NULL. */
-static char *clean_ref(const char *v)
+ * inside dropped (as browsers do), spaces inside encoded. Appended with its NUL to the
+ * growable *buf (*len used of *cap). Returns 0 or AH_ENOMEM. */
+static int clean_ref(const char *v, char **buf, size_t *len, size_t *cap)
 {
     while (*v && isspace((unsigned char)*v))
         v++;
-    size_t len = strlen(v);
-    while (len && isspace((unsigned char)v[len - 1]))
-        len--;
-    char *out = malloc(len * 3 + 1), *w = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
+    size_t n = strlen(v);
+    while (n && isspace((unsigned char)v[n - 1]))
+        n--;
+    if (*len + n * 3 + 1 > *cap) {
+        size_t c = *cap ? *cap : 512;
+        while (c < *len + n * 3 + 1)
+            c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b)
+            return AH_ENOMEM;
+        *buf = b;
+        *cap = c;
+    }
+    char *w = *buf + *len;
+    for (size_t i = 0; i < n; i++) {
         if (v[i] == '\t' || v[i] == '\n' || v[i] == '\r')
             continue;
         if (v[i] == ' ') {
@@ -169,60 +204,47 @@ static char *clean_ref(const char *v)
             *w++ = v[i];
         }
     }
-    *w = '\0';
-    return out;
-}
-
-static int add_ref(crawl_links_parser *p, const char *value)
-{
-    if (p->nrefs == p->refs_cap) {
-        size_t cap = p->refs_cap ? p->refs_cap * 2 : 32;
-        char **n = realloc(p->refs, cap * sizeof(*n));
-        if (!n)
-            return AH_ENOMEM;
-        p->refs = n;
-        p->refs_cap = cap;
-    }
-    char *clean = clean_ref(value);
-    if (!clean)
-        return AH_ENOMEM;
-    p->refs[p->nrefs++] = clean;
+    *w++ = '\0';
+    *len = (size_t)(w - *buf);
     return 0;
 }
 
 static int visit(crawl_links_parser *p, const GumboElement *el)
 {
-    const char *ref = NULL;
-    int can_nofollow = 0;
+    int can_nofollow = 0, src = 0;
     switch (el->tag) {
     case GUMBO_TAG_BASE:
         /* the first <base href> of the document wins, in tree order (windows come in order) */
-        if (!p->base_href && (ref = attr(el, "href")) != NULL) {
-            p->base_href = clean_ref(ref);
-            if (!p->base_href)
-                return AH_ENOMEM;
+        if (!p->base_href) {
+            link_attrs la;
+            link_attrs_of(el, &la);
+            if (la.href) {
+                size_t len = 0, cap = 0;
+                if (clean_ref(la.href, &p->base_href, &len, &cap) < 0)
+                    return AH_ENOMEM;
+            }
         }
         return 0;
     case GUMBO_TAG_A:
     case GUMBO_TAG_AREA:
-    case GUMBO_TAG_LINK:
-        ref = attr(el, "href");
-        can_nofollow = 1;
-        break;
+    case GUMBO_TAG_LINK: can_nofollow = 1; break;
     case GUMBO_TAG_FRAME:
-    case GUMBO_TAG_IFRAME: ref = attr(el, "src"); break;
+    case GUMBO_TAG_IFRAME: src = 1; break;
     default: return 0;
     }
+    link_attrs la;
+    link_attrs_of(el, &la);
+    const char *ref = src ? la.src : la.href;
     if (!ref)
         return 0;
-    if (can_nofollow && !p->follow_nofollow) {
-        const char *rel = attr(el, "rel");
-        if (rel && has_token(rel, "nofollow")) {
-            p->nofollow++;
-            return 0;
-        }
+    if (can_nofollow && !p->follow_nofollow && la.rel && has_token(la.rel, "nofollow")) {
+        p->nofollow++;
+        return 0;
     }
-    return add_ref(p, ref);
+    int rc = clean_ref(ref, &p->refs, &p->refs_len, &p->refs_cap);
+    if (rc == 0)
+        p->nrefs++;
+    return rc;
 }
 
 /* Depth-first, in document order, with an explicit stack of (node, next child) as deep as the
@@ -343,48 +365,88 @@ static int at_end_tag(const char *buf, size_t i, const char *name)
            (is_space(buf[i + 2 + n]) || buf[i + 2 + n] == '/' || buf[i + 2 + n] == '>');
 }
 
-static const char *const rawtext_elements[] = {"style",  "textarea", "title",    "xmp",
-                                               "iframe", "noembed",  "noframes", NULL};
+/* The tag names the scanner acts on. */
+enum {
+    T_OTHER,
+    T_SELECT,
+    T_SVG,
+    T_MATH,
+    T_FRAMESET,
+    T_PLAINTEXT,
+    T_SCRIPT,
+    T_RAWTEXT, /* style, textarea, title, xmp, iframe, noembed, noframes */
+};
+
+/* Which of them n (lower case, len bytes) is; for T_RAWTEXT *raw_end is the name as a static
+ * string. Every tag ends here, so by length and first letter before comparing. */
+static int tag_kind(const char *n, size_t len, const char **raw_end)
+{
+#define IS(lit, kind)                                                                              \
+    if (len == sizeof(lit) - 1 && memcmp(n, lit, len) == 0) {                                      \
+        *raw_end = lit;                                                                            \
+        return kind;                                                                               \
+    }
+    switch (n[0]) {
+    case 'f': IS("frameset", T_FRAMESET); break;
+    case 'i': IS("iframe", T_RAWTEXT); break;
+    case 'm': IS("math", T_MATH); break;
+    case 'n':
+        IS("noembed", T_RAWTEXT);
+        IS("noframes", T_RAWTEXT);
+        break;
+    case 'p': IS("plaintext", T_PLAINTEXT); break;
+    case 's':
+        IS("select", T_SELECT);
+        IS("svg", T_SVG);
+        IS("script", T_SCRIPT);
+        IS("style", T_RAWTEXT);
+        break;
+    case 't':
+        IS("textarea", T_RAWTEXT);
+        IS("title", T_RAWTEXT);
+        break;
+    case 'x': IS("xmp", T_RAWTEXT); break;
+    default: break;
+    }
+#undef IS
+    return T_OTHER;
+}
 
 /* A tag has ended ('>'): where the tokenizer goes next, and the zones with no cuts. */
 static int tag_done(crawl_links_parser *p)
 {
-    const char *n = p->name;
-    if (p->pending_cut && (p->end_tag || strcmp(n, "frameset") != 0)) {
+    const char *raw_end = NULL;
+    /* strlen, not name_len: a NUL in the name ends it, as it always has here */
+    int kind = p->name[0] ? tag_kind(p->name, strlen(p->name), &raw_end) : T_OTHER;
+    if (p->pending_cut && (p->end_tag || kind != T_FRAMESET)) {
         p->split = p->pending_cut;
         p->split_tags = p->tags;
     }
     p->pending_cut = 0;
     p->tags++;
-    /* every tag ends here: the names that matter start with one of these letters */
-    if (!n[0] || !strchr("fimnpstx", n[0]))
-        return S_DATA;
     if (p->end_tag) {
-        if (!strcmp(n, "select"))
+        if (kind == T_SELECT)
             p->select_open = 0;
-        else if ((!strcmp(n, "svg") || !strcmp(n, "math")) && p->foreign_depth)
+        else if ((kind == T_SVG || kind == T_MATH) && p->foreign_depth)
             p->foreign_depth--;
         return S_DATA;
     }
-    if (!strcmp(n, "select")) {
-        p->select_open = 1;
-    } else if (!strcmp(n, "svg") || !strcmp(n, "math")) {
+    switch (kind) {
+    case T_SELECT: p->select_open = 1; break;
+    case T_SVG:
+    case T_MATH:
         if (!p->self_closing)
             p->foreign_depth++;
-    } else if (!strcmp(n, "frameset")) {
+        break;
+    case T_FRAMESET:
         p->no_more_cuts = 1; /* what comes after a frameset hinges on it: parse the rest whole */
-    } else if (!strcmp(n, "plaintext")) {
-        p->no_more_cuts = 1;
-        return S_PLAINTEXT;
-    } else if (!strcmp(n, "script")) {
+        break;
+    case T_PLAINTEXT: p->no_more_cuts = 1; return S_PLAINTEXT;
+    case T_SCRIPT:
         /* raw text in SVG too, as if it were HTML: a cut there is only ever less likely */
         return S_SCRIPT;
-    } else {
-        for (int i = 0; rawtext_elements[i]; i++)
-            if (!strcmp(n, rawtext_elements[i])) {
-                p->raw_end = rawtext_elements[i];
-                return S_RAWTEXT;
-            }
+    case T_RAWTEXT: p->raw_end = raw_end; return S_RAWTEXT;
+    default: break;
     }
     return S_DATA;
 }
@@ -402,12 +464,13 @@ static void name_add(crawl_links_parser *p, char c)
 /* An end tag found by lookahead in raw text or a script: continue in the tag states. */
 static size_t start_end_tag(crawl_links_parser *p, size_t i, const char *name)
 {
+    size_t n = strlen(name); /* one of the raw text names: shorter than p->name */
     p->end_tag = 1;
     p->self_closing = 0;
-    snprintf(p->name, sizeof(p->name), "%s", name);
-    p->name_len = strlen(p->name);
+    memcpy(p->name, name, n + 1);
+    p->name_len = n;
     p->state = S_BEFORE_ATTR;
-    return i + 2 + strlen(name);
+    return i + 2 + n;
 }
 
 /* 1 if the text run t[0..n) can be replaced by one "x" without changing the tree's elements:
@@ -750,20 +813,6 @@ int crawl_links_parser_parse(crawl_links_parser *p, int final)
     return rc;
 }
 
-static int add_link(crawl_links *l, char *url)
-{
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        char **n = realloc(l->urls, cap * sizeof(*n));
-        if (!n)
-            return AH_ENOMEM;
-        l->urls = n;
-        l->cap = cap;
-    }
-    l->urls[l->count++] = url;
-    return 0;
-}
-
 int crawl_links_parser_finish(crawl_links_parser *p, crawl_links *out)
 {
     memset(out, 0, sizeof(*out));
@@ -779,19 +828,26 @@ int crawl_links_parser_finish(crawl_links_parser *p, crawl_links *out)
         base = &base_url;
         have_base = 1;
     }
+    crawl_url_base b;
+    crawl_url_base_init(&b, base);
     int rc = 0;
-    for (size_t i = 0; i < p->nrefs && rc == 0; i++) {
-        char *url;
-        rc = crawl_url_resolve(base, p->refs[i], &url);
-        if (rc == AH_ENOMEM)
-            break;
-        if (rc < 0) {
+    const char *ref = p->refs;
+    for (size_t i = 0; i < p->nrefs && rc == 0; i++, ref += strlen(ref) + 1) {
+        rc = crawl_url_resolve_append(&b, ref, &out->store, &out->store_len, &out->store_cap);
+        if (rc == 0)
+            out->count++;
+        else if (rc != AH_ENOMEM)
             rc = 0; /* a bad or non-http reference: not a link we can follow */
-            continue;
+    }
+    if (rc == 0 && out->count) {
+        out->urls = malloc(out->count * sizeof(*out->urls));
+        if (!out->urls) {
+            rc = AH_ENOMEM;
+        } else {
+            char *u = out->store;
+            for (size_t i = 0; i < out->count; i++, u += strlen(u) + 1)
+                out->urls[i] = u;
         }
-        rc = add_link(out, url);
-        if (rc < 0)
-            free(url);
     }
     out->nofollow = p->nofollow;
     if (have_base)
@@ -811,8 +867,6 @@ void crawl_links_parser_free(crawl_links_parser *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->nrefs; i++)
-        free(p->refs[i]);
     free(p->refs);
     free(p->base_href);
     free(p->buf);
@@ -837,8 +891,7 @@ int crawl_links_extract(const char *html, size_t len, const ah_url *page_url, in
 
 void crawl_links_free(crawl_links *l)
 {
-    for (size_t i = 0; i < l->count; i++)
-        free(l->urls[i]);
     free(l->urls);
+    free(l->store);
     memset(l, 0, sizeof(*l));
 }

@@ -271,6 +271,46 @@ static int is_redirect(int status)
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* The page's JSON line, appended to the output. Built in c->line, which is kept from page to
+ * page (no allocation per line). */
+static void write_record(crawler *c, const item *it, const char *final_url, int status,
+                         const char *content_type, size_t bytes, size_t nlinks, int64_t elapsed_ms,
+                         int truncated, const char *redirect_to, const char *err_msg)
+{
+    sbuf *b = &c->line;
+    b->len = 0;
+    b->failed = 0;
+    sb_str(b, "{\"url\":");
+    sb_json(b, it->url);
+    sb_str(b, ",\"final_url\":");
+    sb_json(b, final_url ? final_url : it->url);
+    sb_str(b, ",\"status\":");
+    sb_i64(b, status);
+    sb_str(b, ",\"depth\":");
+    sb_i64(b, it->depth);
+    sb_str(b, ",\"content_type\":");
+    sb_json(b, content_type);
+    sb_str(b, ",\"bytes\":");
+    sb_u64(b, bytes);
+    sb_str(b, ",\"links\":");
+    sb_u64(b, nlinks);
+    sb_str(b, ",\"elapsed_ms\":");
+    sb_i64(b, elapsed_ms);
+    if (truncated)
+        sb_str(b, ",\"truncated\":true");
+    if (redirect_to) {
+        sb_str(b, ",\"redirect_to\":");
+        sb_json(b, redirect_to);
+    }
+    if (err_msg) {
+        sb_str(b, ",\"error\":");
+        sb_json(b, err_msg);
+    }
+    sb_str(b, "}\n");
+    if (!b->failed)
+        out_append(c, &c->out, b->data, b->len);
+}
+
 static void fetch_page(crawler *c, item *it)
 {
     options *o = c->o;
@@ -281,15 +321,15 @@ static void fetch_page(crawler *c, item *it)
     ah_client_response *r = NULL;
     int status = 0, truncated = 0;
     size_t bytes = 0, nlinks = 0;
-    char *content_type = NULL, *final_url = NULL, *redirect_to = NULL;
+    const char *content_type = NULL, *final_url = NULL; /* the response's, until it is freed */
+    char *redirect_to = NULL;
     const char *err_msg = NULL;
     char err_buf[300];
     int rc = ah_client_fetch(c->client, &req, &r);
     if (rc == 0) {
         status = ah_client_response_status(r);
-        const char *ct = ah_client_response_header(r, "Content-Type");
-        content_type = ct ? strdup(ct) : NULL;
-        final_url = strdup(ah_client_response_url(r));
+        content_type = ah_client_response_header(r, "Content-Type");
+        final_url = ah_client_response_url(r);
         if (is_redirect(status)) {
             const char *loc = ah_client_response_header(r, "Location");
             ah_url base;
@@ -300,7 +340,7 @@ static void fetch_page(crawler *c, item *it)
             }
         }
         page_parse *pp = NULL;
-        if (is_html(ct) && status >= 200 && status < 300) {
+        if (is_html(content_type) && status >= 200 && status < 300) {
             pp = calloc(1, sizeof(*pp));
             if (!pp || ah_url_parse(it->url, &pp->base) < 0 ||
                 !(pp->parser = crawl_links_parser_new(&pp->base, o->follow_nofollow, 0))) {
@@ -330,7 +370,6 @@ static void fetch_page(crawler *c, item *it)
             err_msg = err_buf;
             count_error(c, error_kind(rc, re));
         }
-        ah_client_response_free(r);
     } else {
         snprintf(err_buf, sizeof(err_buf), "%s", e.message[0] ? e.message : ah_strerror(rc));
         err_msg = err_buf;
@@ -342,33 +381,10 @@ static void fetch_page(crawler *c, item *it)
         c->err.status_4xx++;
     c->pages++;
     c->bytes += bytes;
-
-    sbuf b = {0};
-    sb_str(&b, "{\"url\":");
-    sb_json(&b, it->url);
-    sb_str(&b, ",\"final_url\":");
-    sb_json(&b, final_url ? final_url : it->url);
-    sb_printf(&b, ",\"status\":%d,\"depth\":%d,\"content_type\":", status, it->depth);
-    sb_json(&b, content_type);
-    sb_printf(&b, ",\"bytes\":%zu,\"links\":%zu,\"elapsed_ms\":%lld", bytes, nlinks,
-              (long long)(ah_now_ms() - t0));
-    if (truncated)
-        sb_str(&b, ",\"truncated\":true");
-    if (redirect_to) {
-        sb_str(&b, ",\"redirect_to\":");
-        sb_json(&b, redirect_to);
-    }
-    if (err_msg) {
-        sb_str(&b, ",\"error\":");
-        sb_json(&b, err_msg);
-    }
-    sb_str(&b, "}\n");
-    if (!b.failed)
-        out_append(c, &c->out, b.data, b.len);
-    free(b.data);
+    write_record(c, it, final_url, status, content_type, bytes, nlinks, ah_now_ms() - t0, truncated,
+                 redirect_to, err_msg);
+    ah_client_response_free(r);
     state_log(c, "done", it->url, -1);
-    free(content_type);
-    free(final_url);
     free(redirect_to);
 }
 
@@ -577,6 +593,7 @@ static void crawler_free(crawler *c)
     crawl_spill_free(&c->spill);
     free(c->out.data);
     free(c->state.data);
+    free(c->line.data);
     if (c->changed)
         ah_event_free(c->changed);
     if (c->writer_wake)

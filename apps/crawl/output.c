@@ -70,6 +70,27 @@ void sb_printf(sbuf *b, const char *fmt, ...)
         sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+void sb_u64(sbuf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = sizeof(tmp);
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sb_add(b, tmp + n, sizeof(tmp) - n);
+}
+
+void sb_i64(sbuf *b, int64_t v)
+{
+    if (v < 0) {
+        sb_add(b, "-", 1);
+        sb_u64(b, -(uint64_t)v);
+    } else {
+        sb_u64(b, (uint64_t)v);
+    }
+}
+
 /* A JSON string: quotes, backslashes and control bytes escaped; bytes >= 0x80 are taken as
  * Latin-1 (\u00XX) so the output is valid JSON whatever a server sent in a header. */
 void sb_json(sbuf *b, const char *s)

@@ -9,7 +9,6 @@
 #include <ahttp/url.h>
 
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -553,9 +552,17 @@ char *ah_url_format(const ah_url *u)
         }
         add_host(&b, u->host);
         if (u->port_explicit) {
+            /* by hand: snprintf costs some 700 instructions, and a client formats a URL for
+             * every request */
             char port[8];
-            int n = snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
-            sb_add(&b, port, (size_t)n);
+            size_t n = sizeof(port);
+            unsigned v = u->port;
+            do {
+                port[--n] = (char)('0' + v % 10);
+                v /= 10;
+            } while (v);
+            port[--n] = ':';
+            sb_add(&b, port + n, sizeof(port) - n);
         }
     }
     sb_adds(&b, u->path ? u->path : "");

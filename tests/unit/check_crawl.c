@@ -187,6 +187,142 @@ START_TEST(test_resolve_then_normalize)
 }
 END_TEST
 
+/* crawl_url_resolve_append builds plain links as strings: it must give what the long way
+ * (ah_url_resolve, then crawl_url_normalize) gives, or fail where it fails, for any base. */
+START_TEST(test_resolve_append_agrees_with_resolve)
+{
+    static const char *bases[] = {
+        "http://example.com/dir/page.html",
+        "http://example.com:8080/a/b/c?x=1",
+        "https://Example.COM:443/",
+        "http://u:p@h.example/x/y/",
+        "http://[::1]:8080/p",
+        "http://example.com",
+        "http://example.com/%7Euser/x",
+        "http://example.com/a/b?q=%41",
+        "http://example.com:65535/a;p=1/b",
+    };
+    static const char *refs[] = {
+        "",
+        "#f",
+        "?",
+        "?q=1",
+        "?q=1#f",
+        "x",
+        "x/",
+        "./x",
+        "../x",
+        "../../../../x",
+        "x/./y/../z",
+        "/",
+        "/x",
+        ".",
+        "..",
+        "./",
+        "../",
+        "/.",
+        "/..",
+        "/./x",
+        "/../x",
+        "a/..",
+        "a/.",
+        "x?y=1&z=2#frag",
+        "a:b",
+        "./a:b",
+        "//other/x",
+        "//example.com:8080/x",
+        "http://example.com/x",
+        "http://example.com:8080/x",
+        "http://example.com:8080",
+        "http://example.com:8080?q",
+        "http://example.com:8080#f",
+        "http://example.com:80/x",
+        "HTTP://example.com/x",
+        "http://example.com:80800/x",
+        "http://example.com:8080/../x",
+        "https://example.com/",
+        "http://u:p@h.example/z",
+        "http://[::1]:8080/q",
+        "http://[::1]:8080",
+        "mailto:a@b",
+        "javascript:void(0)",
+        "%7e",
+        "a%2Fb",
+        "x%20y",
+        "x#a#b",
+        "x?a?b",
+        "/x//y",
+        "..//x",
+        "x/..//y",
+        "...",
+        "/.../x",
+        ".x",
+        "x.",
+        "/a/b/../../..",
+        "~user",
+        "x@y",
+        "x;p=1",
+        "/(a)!$&'*+,;=",
+        "x|y",
+        "x\\y",
+        "#a b",
+        "?q=a#b\x01",
+        "\xc3\xa9",
+        "x\ty",
+    };
+    for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+        ah_url base;
+        ck_assert_int_eq(ah_url_parse(bases[i], &base), 0);
+        crawl_url_base b;
+        crawl_url_base_init(&b, &base);
+        /* and a base as <base href> gives one: resolved, not normalised */
+        ah_url raw;
+        ck_assert_int_eq(ah_url_resolve(&base, "sub/./index.html?b#frag", &raw), 0);
+        crawl_url_base rb;
+        crawl_url_base_init(&rb, &raw);
+        for (int k = 0; k < 2; k++) {
+            const crawl_url_base *bb = k ? &rb : &b;
+            for (size_t j = 0; j < sizeof(refs) / sizeof(refs[0]); j++) {
+                char *want = NULL;
+                int wrc = crawl_url_resolve(bb->url, refs[j], &want);
+                /* something before it in the buffer, as in a page's list of links */
+                size_t len = 3, cap = 4;
+                char *buf = malloc(cap);
+                ck_assert_ptr_nonnull(buf);
+                memcpy(buf, "ab", 3);
+                int rc = crawl_url_resolve_append(bb, refs[j], &buf, &len, &cap);
+                ck_assert_msg((rc == 0) == (wrc == 0), "base %s (%d), ref '%s': rc %d, want %d",
+                              bases[i], k, refs[j], rc, wrc);
+                ck_assert_str_eq(buf, "ab");
+                if (rc == 0) {
+                    ck_assert_msg(!strcmp(buf + 3, want), "base %s (%d), ref '%s': %s, want %s",
+                                  bases[i], k, refs[j], buf + 3, want);
+                    ck_assert_uint_eq(len, 3 + strlen(want) + 1);
+                } else {
+                    ck_assert_uint_eq(len, 3);
+                }
+                free(want);
+                free(buf);
+            }
+        }
+        ah_url_free(&raw);
+        ah_url_free(&base);
+    }
+    /* the plain ones did take the short way */
+    ah_url base;
+    ck_assert_int_eq(ah_url_parse("http://Example.com:8080/dir/", &base), 0);
+    crawl_url_base b;
+    crawl_url_base_init(&b, &base);
+    ck_assert_int_eq(b.fast, 1);
+    ck_assert_str_eq(b.prefix, "http://example.com:8080");
+    ah_url_free(&base);
+    ck_assert_int_eq(ah_url_parse("http://example.com/%7Euser/", &base), 0);
+    crawl_url_base_init(&b, &base);
+    ck_assert_int_eq(b.fast, 0);
+    ah_url_free(&base);
+}
+END_TEST
+
 START_TEST(test_seen_set_dedups_hashes_and_grows)
 {
     crawl_seen s = {0};
@@ -749,6 +885,7 @@ static Suite *crawl_suite(void)
     tc = tcase_create("urls");
     tcase_add_test(tc, test_normalize_cases);
     tcase_add_test(tc, test_resolve_then_normalize);
+    tcase_add_test(tc, test_resolve_append_agrees_with_resolve);
     tcase_add_test(tc, test_seen_set_dedups_hashes_and_grows);
     suite_add_tcase(s, tc);
     tc = tcase_create("links");

@@ -212,6 +212,22 @@ START_TEST(test_format_recomposes_components)
 }
 END_TEST
 
+START_TEST(test_format_writes_explicit_ports)
+{
+    static const char *same[] = {"http://h:0/",        "http://h:1/",  "http://h:9/",
+                                 "http://h:10/",       "http://h:80/", "https://h:8443/x",
+                                 "http://[::1]:65535/"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        ah_url u;
+        ck_assert_int_eq(ah_url_parse(same[i], &u), 0);
+        char *s = ah_url_format(&u);
+        ck_assert_str_eq(s, same[i]);
+        free(s);
+        ah_url_free(&u);
+    }
+}
+END_TEST
+
 START_TEST(test_target_is_path_and_query)
 {
     ah_url u;
@@ -451,6 +467,7 @@ static Suite *url_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("format");
     tcase_add_test(tc, test_format_recomposes_components);
+    tcase_add_test(tc, test_format_writes_explicit_ports);
     tcase_add_test(tc, test_target_is_path_and_query);
     tcase_add_test(tc, test_same_origin_compares_scheme_host_port);
     tcase_add_test(tc, test_copy_is_deep);
