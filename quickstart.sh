@@ -21,7 +21,7 @@ fi
 
 # ---- packages ------------------------------------------------------------------------------
 build_pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
-    zlib1g-dev check node-llhttp libgumbo-dev)
+    zlib1g-dev check node-llhttp libgumbo-dev libpsl-dev)
 run_pkgs=()
 test_pkgs=(valgrind openssl curl python3 python3-aiohttp nginx wrk apache2-utils nghttp2-client
     binutils procps iproute2)

@@ -45,6 +45,11 @@ void crawl_robots_free(crawl_robots *r);
  * Returns 0, AH_EINVAL if u is not http(s) with a host, AH_ENOMEM. */
 int crawl_url_normalize(ah_url *u);
 
+/** The domain of a (lower-case) host for --same-domain: its registrable domain by the Public
+ * Suffix List (libpsl: "a.b.example.co.uk" → "example.co.uk", "x.github.io" → itself). An IP
+ * address, a one-label name and a public suffix are their own domain. Points into host. */
+const char *crawl_domain_of(const char *host);
+
 /** Resolve ref against base, normalise, and format: a malloc'd string (caller frees) in *out.
  * Returns 0, AH_EINVAL for a bad reference or a non-http(s) result, AH_ENOMEM. */
 int crawl_url_resolve(const ah_url *base, const char *ref, char **out);

@@ -51,19 +51,6 @@ static crawl_host *host_get(crawler *c, const char *url)
     return h;
 }
 
-/* The domain of a host for --same-domain: its last two labels ("a.b.example.com" →
- * "example.com"); an IP address or a one-label name is its own domain. */
-static const char *domain_of(const char *host)
-{
-    const char *last = strrchr(host, '.');
-    if (!last || strchr(host, ':') || (last[1] >= '0' && last[1] <= '9'))
-        return host;
-    const char *p = last;
-    while (p > host && p[-1] != '.')
-        p--;
-    return p;
-}
-
 static int host_in_domain(const char *h, const char *domain)
 {
     size_t hl = strlen(h), dl = strlen(domain);
@@ -99,7 +86,7 @@ static int in_scope(crawler *c, const char *url)
             if (ah_url_parse(url, &u) == 0) {
                 ah_url s;
                 if (ah_url_parse(c->seed_hosts[i], &s) == 0) {
-                    ok = host_in_domain(u.host, domain_of(s.host));
+                    ok = host_in_domain(u.host, crawl_domain_of(s.host));
                     ah_url_free(&s);
                 }
                 ah_url_free(&u);

@@ -32,7 +32,7 @@ static const char usage[] =
     "  -n, --max-pages N       fetch at most N pages (default: no limit)\n"
     "  -d, --max-depth D       follow links at most D hops from a seed (default: no limit)\n"
     "      --same-host         follow only links to a seed's host (and port)\n"
-    "      --same-domain       follow only links within a seed's domain (its last two labels)\n"
+    "      --same-domain       follow only links within a seed's registrable domain\n"
     "      --include REGEX     follow only URLs matching REGEX (POSIX extended; repeatable)\n"
     "      --exclude REGEX     never follow URLs matching REGEX (repeatable)\n"
     "  -A, --user-agent UA     User-agent, also the name robots.txt groups are matched against\n"

@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <libpsl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -468,4 +470,26 @@ void crawl_seen_free(crawl_seen *s)
     free(s->slots);
     s->slots = NULL;
     s->cap = s->count = 0;
+}
+
+/* ---- domains ---- */
+
+static const psl_ctx_t *psl;
+
+static void psl_load(void)
+{
+    psl = psl_latest(NULL); /* the system's list if it is newer than the one built in */
+    if (!psl)
+        psl = psl_builtin();
+}
+
+const char *crawl_domain_of(const char *host)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const char *last = strrchr(host, '.');
+    if (!last || strchr(host, ':') || (last[1] >= '0' && last[1] <= '9'))
+        return host; /* one label, an IPv6 literal, an IPv4 address */
+    pthread_once(&once, psl_load);
+    const char *d = psl ? psl_registrable_domain(psl, host) : NULL;
+    return d ? d : host;
 }

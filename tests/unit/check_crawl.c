@@ -168,6 +168,21 @@ START_TEST(test_normalize_cases)
 }
 END_TEST
 
+/* --same-domain: the registrable domain by the Public Suffix List, not the last two labels */
+START_TEST(test_domain_is_the_registrable_domain)
+{
+    ck_assert_str_eq(crawl_domain_of("a.b.example.com"), "example.com");
+    ck_assert_str_eq(crawl_domain_of("example.com"), "example.com");
+    ck_assert_str_eq(crawl_domain_of("www.example.co.uk"), "example.co.uk");
+    ck_assert_str_eq(crawl_domain_of("shop.example.com.au"), "example.com.au");
+    ck_assert_str_eq(crawl_domain_of("alice.github.io"), "alice.github.io"); /* a private suffix */
+    ck_assert_str_eq(crawl_domain_of("co.uk"), "co.uk");                     /* a suffix itself */
+    ck_assert_str_eq(crawl_domain_of("localhost"), "localhost");
+    ck_assert_str_eq(crawl_domain_of("127.0.0.1"), "127.0.0.1");
+    ck_assert_str_eq(crawl_domain_of("::1"), "::1");
+}
+END_TEST
+
 START_TEST(test_resolve_then_normalize)
 {
     ah_url base;
@@ -884,6 +899,7 @@ static Suite *crawl_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("urls");
     tcase_add_test(tc, test_normalize_cases);
+    tcase_add_test(tc, test_domain_is_the_registrable_domain);
     tcase_add_test(tc, test_resolve_then_normalize);
     tcase_add_test(tc, test_resolve_append_agrees_with_resolve);
     tcase_add_test(tc, test_seen_set_dedups_hashes_and_grows);
