@@ -146,6 +146,57 @@ typedef struct collect_ctx {
     crawl_robots *r;
 } collect_ctx;
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static int unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* A path pattern written the way the crawler writes URLs (RFC 9309 §2.2.2): escapes of
+ * unreserved characters decoded, other escapes in upper case, bytes outside printable ASCII
+ * escaped. "*" and "$" keep their meaning. A malloc'd string; its length in *len. */
+static char *pattern_normalize(const char *p, size_t n, size_t *len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(n * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        int hi, lo;
+        if (c == '%' && i + 2 < n && (hi = hex_value(p[i + 1])) >= 0 &&
+            (lo = hex_value(p[i + 2])) >= 0) {
+            unsigned char d = (unsigned char)(hi * 16 + lo);
+            if (unreserved(d)) {
+                out[o++] = (char)d;
+            } else {
+                out[o++] = '%';
+                out[o++] = hex[hi];
+                out[o++] = hex[lo];
+            }
+            i += 2;
+        } else if (c <= 0x20 || c >= 0x7f) {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
 static void collect_line(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
     collect_ctx *c = arg;
@@ -176,12 +227,13 @@ static void collect_line(void *arg, const char *key, size_t klen, const char *va
             r->rules = n;
             r->cap = cap;
         }
-        char *pat = strndup(val, vlen);
+        size_t plen;
+        char *pat = pattern_normalize(val, vlen, &plen);
         if (!pat) {
             c->failed = 1;
             return;
         }
-        r->rules[r->count++] = (robots_rule){pat, vlen, allow};
+        r->rules[r->count++] = (robots_rule){pat, plen, allow};
         return;
     }
     if (key_is(key, klen, "crawl-delay")) {

@@ -83,6 +83,22 @@ START_TEST(test_robots_wildcards_and_end_anchor)
 }
 END_TEST
 
+/* Patterns are compared in the form the crawler writes URLs in (RFC 9309 §2.2.2): "%7E" is "~",
+ * escapes are upper case, raw UTF-8 is escaped. */
+START_TEST(test_robots_patterns_are_percent_normalised)
+{
+    crawl_robots *r = robots("User-agent: *\nDisallow: /%7euser/\nDisallow: /caf\xc3\xa9\n"
+                             "Disallow: /a%2fb\nDisallow: /sp ace\n");
+    ck_assert_int_eq(crawl_robots_allowed(r, "/~user/page"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/caf%C3%A9/menu"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/a%2Fb"), 0); /* an escaped '/' stays escaped */
+    ck_assert_int_eq(crawl_robots_allowed(r, "/a/b"), 1);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/sp%20ace"), 0);
+    ck_assert_int_eq(crawl_robots_allowed(r, "/cafe"), 1);
+    crawl_robots_free(r);
+}
+END_TEST
+
 START_TEST(test_robots_longest_match_wins_and_allow_wins_ties)
 {
     crawl_robots *r = robots("User-agent: *\nDisallow: /folder/\nAllow: /folder/page\n"
@@ -894,6 +910,7 @@ static Suite *crawl_suite(void)
     tcase_add_test(tc, test_robots_most_specific_group_wins);
     tcase_add_test(tc, test_robots_wildcards_and_end_anchor);
     tcase_add_test(tc, test_robots_longest_match_wins_and_allow_wins_ties);
+    tcase_add_test(tc, test_robots_patterns_are_percent_normalised);
     tcase_add_test(tc, test_robots_crawl_delay_comments_and_odd_lines);
     tcase_add_test(tc, test_robots_empty_missing_and_unreachable);
     suite_add_tcase(s, tc);
