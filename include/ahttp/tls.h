@@ -71,6 +71,8 @@ AH_EXPORT const char *ah_tls_last_error(void);
 
 /** On a TLS stream: the negotiated protocol version ("TLSv1.3"), or NULL for other streams. */
 AH_EXPORT const char *ah_tls_version(ah_stream *s);
+/** On a TLS stream: the negotiated cipher suite ("TLS_AES_256_GCM_SHA384"), or NULL. */
+AH_EXPORT const char *ah_tls_cipher(ah_stream *s);
 /** On a TLS stream: the ALPN protocol chosen ("http/1.1"), or NULL. */
 AH_EXPORT const char *ah_tls_alpn(ah_stream *s);
 /** On a TLS stream: 1 if the session was resumed. */

@@ -479,8 +479,8 @@ static int open_stream(ah__fetch *f, const ah_url *u, ah__cconn *conn)
         }
         s = ts;
         ah_stream_set_timeouts(s, o->read_timeout_ms, o->write_timeout_ms);
-        ah__client_tracef(c, "TLS %s with %s, ALPN %s", ah_tls_version(s), origin,
-                          ah_tls_alpn(s) ? ah_tls_alpn(s) : "none");
+        ah__client_tracef(c, "TLS %s / %s with %s, ALPN %s", ah_tls_version(s), ah_tls_cipher(s),
+                          origin, ah_tls_alpn(s) ? ah_tls_alpn(s) : "none");
     }
     conn->stream = s;
     return 0;

@@ -1077,6 +1077,12 @@ const char *ah_tls_version(ah_stream *s)
     return io ? SSL_get_version(io->ssl) : NULL;
 }
 
+const char *ah_tls_cipher(ah_stream *s)
+{
+    tls_io *io = tls_of(s);
+    return io ? SSL_get_cipher_name(io->ssl) : NULL;
+}
+
 const char *ah_tls_alpn(ah_stream *s)
 {
     tls_io *io = tls_of(s);

@@ -176,6 +176,7 @@ static int main_echo(void *arg)
     int rc = ah_tls_client_wrap(tcp, ctx, ec->host, HANDSHAKE_MS, &s);
     ck_assert_msg(rc == 0, "wrap: %s: %s", ah_strerror(rc), ah_tls_last_error());
     ck_assert_str_eq(ah_tls_version(s), "TLSv1.3");
+    ck_assert_ptr_nonnull(strstr(ah_tls_cipher(s), "TLS_"));
     ck_assert_str_eq(ah_tls_alpn(s), "http/1.1");
     ck_assert_int_eq(ah_tls_resumed(s), 0);
     ck_assert_int_ge(ah_stream_fd(s), 0);
@@ -1007,6 +1008,7 @@ static int main_plain_stream(void *arg)
     ah_stream *s;
     ck_assert_int_eq(ah_tcp_connect("127.0.0.1", ah_listener_port(l), NULL, &s), 0);
     ck_assert_ptr_null(ah_tls_version(s));
+    ck_assert_ptr_null(ah_tls_cipher(s));
     ck_assert_ptr_null(ah_tls_alpn(s));
     ck_assert_ptr_null(ah_tls_sni(s));
     ck_assert_int_eq(ah_tls_resumed(s), 0);
