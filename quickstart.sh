@@ -24,7 +24,7 @@ build_pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev li
     zlib1g-dev check node-llhttp libgumbo-dev libpsl-dev)
 run_pkgs=()
 test_pkgs=(valgrind openssl curl python3 python3-aiohttp nginx wrk apache2-utils nghttp2-client
-    binutils procps iproute2)
+    binutils procps iproute2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
