@@ -139,8 +139,6 @@ static void slot_release(ah_client *c, ah__chost *h)
     c->open--;
 }
 
-/* Close and free a connection that holds no slot any more. graceful: send TLS close_notify
- * first (which may await briefly). */
 /* The plain TCP socket under conn's stream, or NULL (TLS, or closed). */
 static ah__sock *plain_sock(ah__cconn *conn)
 {
@@ -179,6 +177,8 @@ static void idle_unwatch(ah__cconn *conn)
     conn->idle_watched = 0;
 }
 
+/* Close and free a connection that holds no slot any more. graceful: send TLS close_notify
+ * first (which may await briefly). */
 static void conn_destroy(ah__cconn *conn, int graceful)
 {
     idle_unwatch(conn);
