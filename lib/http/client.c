@@ -559,7 +559,7 @@ static int exchange(ah__fetch *f, const outreq *rq, ah_client_response **out)
             ah__pool_put(c, conn, 0);
             return rc;
         }
-        if (reused && !any_byte && stale_error(rc) && !retried && f->resendable && !rq->body_fn &&
+        if (reused && !any_byte && stale_error(rc) && !retried && f->resendable &&
             !ah_task_cancelled() && (f->total_until == INT64_MAX || ah_now_ms() < f->total_until)) {
             /* The server closed the kept-alive connection as we reused it (its idle timeout
              * raced our request): nothing was processed, so sending again is safe. */
