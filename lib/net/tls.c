@@ -18,15 +18,15 @@
  *
  * Another task may close the stream while one waits in it (as with TCP streams): close then
  * closes the inner stream at once, which wakes the waiters with AH_ECLOSED, and the last
- * operation to leave frees the state. */
-#include "internal.h"
-
-#include <ahttp/tls.h>
+ * operation to leave frees the state.
+ *
+ * The contexts these streams run over (certificates, verification, SNI, ALPN, the client session
+ * cache) and the last-error text are in tls_ctx.c. */
+#include "tls_internal.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,331 +41,7 @@
 /* Plaintext handed to one SSL_write, and ciphertext queued before writev sends it mid-call: a
  * few records per inner write without letting the BIO grow with the caller's buffer. */
 #define WRITE_CHUNK (64 * 1024)
-/* Client sessions remembered per context, one per host:port (oldest replaced). */
-#define SESSION_SLOTS 64
-#define SESSION_KEY_MAX 300
 #define HOST_MAX 255
-
-static const unsigned char alpn_http11[] = "\x08http/1.1";
-
-static _Thread_local char last_error[256];
-
-/* ---- errors ---- */
-
-static void set_last_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
-    va_end(ap);
-}
-
-/* What OpenSSL says about the error at the head (first = 1: the root cause) or tail of this
- * thread's queue, as "reason (detail)". */
-static void openssl_reason(char *buf, size_t size, int first)
-{
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e =
-        first ? ERR_peek_error_data(&data, &flags) : ERR_peek_last_error_data(&data, &flags);
-    if (!e) {
-        snprintf(buf, size, "unknown error");
-        return;
-    }
-    const char *reason =
-        ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e)) : ERR_reason_error_string(e);
-    char code[128];
-    if (!reason) {
-        ERR_error_string_n(e, code, sizeof(code));
-        reason = code;
-    }
-    if (data && *data && (flags & ERR_TXT_STRING))
-        snprintf(buf, size, "%s (%s)", reason, data);
-    else
-        snprintf(buf, size, "%s", reason);
-}
-
-const char *ah_tls_last_error(void) { return last_error; }
-
-/* ---- contexts ---- */
-
-typedef struct session_slot {
-    char key[SESSION_KEY_MAX]; /* "host:port" */
-    SSL_SESSION *sess;
-    uint64_t stamp;
-} session_slot;
-
-struct ah_tls_ctx {
-    int refs; /* the owner's plus one per connection (atomic: contexts are shared by threads) */
-    int server;
-    size_t nctx;
-    SSL_CTX **ctx;        /* server: one per certificate, [0] the default; client: exactly one */
-    pthread_mutex_t lock; /* the session table: the context may be used from several loops */
-    uint64_t clock;
-    session_slot *sessions; /* client only: SESSION_SLOTS */
-};
-
-static int ctx_fail(ah_tls_ctx *c, char *err, size_t err_size, const char *fmt, ...)
-{
-    char what[512], why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    openssl_reason(why, sizeof(why), 1);
-    ERR_clear_error();
-    if (err && err_size)
-        snprintf(err, err_size, "%s: %s", what, why);
-    set_last_error("%s: %s", what, why);
-    ah_tls_ctx_free(c);
-    return AH_ETLS;
-}
-
-static ah_tls_ctx *ctx_alloc(int server, size_t nctx)
-{
-    ah_tls_ctx *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->refs = 1;
-    c->server = server;
-    c->nctx = nctx;
-    c->ctx = calloc(nctx, sizeof(*c->ctx));
-    if (!server)
-        c->sessions = calloc(SESSION_SLOTS, sizeof(*c->sessions));
-    if (!c->ctx || (!server && !c->sessions)) {
-        free(c->ctx);
-        free(c->sessions);
-        free(c);
-        return NULL;
-    }
-    pthread_mutex_init(&c->lock, NULL);
-    return c;
-}
-
-static void ctx_ref(ah_tls_ctx *c) { __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED); }
-
-void ah_tls_ctx_free(ah_tls_ctx *c)
-{
-    if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
-        return;
-    for (size_t i = 0; i < c->nctx; i++)
-        SSL_CTX_free(c->ctx[i]);
-    if (c->sessions)
-        for (size_t i = 0; i < SESSION_SLOTS; i++)
-            SSL_SESSION_free(c->sessions[i].sess);
-    pthread_mutex_destroy(&c->lock);
-    free(c->ctx);
-    free(c->sessions);
-    free(c);
-}
-
-/* Settings every context shares. */
-static int ctx_common(SSL_CTX *sc)
-{
-    if (!SSL_CTX_set_min_proto_version(sc, TLS1_2_VERSION))
-        return -1;
-    /* Renegotiation is the one way SSL_write could need to read; HTTP/1.1 has no use for it. */
-    SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION);
-    return 0;
-}
-
-/* Keep the newest session of a host:port (takes over the caller's reference). */
-static void session_put(ah_tls_ctx *c, const char *key, SSL_SESSION *sess)
-{
-    SSL_SESSION *old;
-    pthread_mutex_lock(&c->lock);
-    session_slot *slot = NULL, *oldest = &c->sessions[0];
-    for (size_t i = 0; i < SESSION_SLOTS && !slot; i++) {
-        session_slot *s = &c->sessions[i];
-        if (s->sess && strcmp(s->key, key) == 0)
-            slot = s;
-        else if (!s->sess || (oldest->sess && s->stamp < oldest->stamp))
-            oldest = s;
-    }
-    if (!slot)
-        slot = oldest;
-    old = slot->sess;
-    snprintf(slot->key, sizeof(slot->key), "%s", key);
-    slot->sess = sess;
-    slot->stamp = ++c->clock;
-    pthread_mutex_unlock(&c->lock);
-    SSL_SESSION_free(old);
-}
-
-/* A new reference to the session kept for key, or NULL. */
-static SSL_SESSION *session_get(ah_tls_ctx *c, const char *key)
-{
-    SSL_SESSION *sess = NULL;
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < SESSION_SLOTS; i++) {
-        session_slot *s = &c->sessions[i];
-        if (s->sess && strcmp(s->key, key) == 0) {
-            if (SSL_SESSION_is_resumable(s->sess) && SSL_SESSION_up_ref(s->sess))
-                sess = s->sess;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->lock);
-    return sess;
-}
-
-static int new_session_cb(SSL *ssl, SSL_SESSION *sess);
-
-int ah_tls_client_ctx_new(const ah_tls_client_opts *opts, ah_tls_ctx **out, char *err,
-                          size_t err_size)
-{
-    static const ah_tls_client_opts defaults;
-    if (!out)
-        return AH_EINVAL;
-    *out = NULL;
-    if (!opts)
-        opts = &defaults;
-    if (err && err_size)
-        err[0] = '\0';
-    ah_tls_ctx *c = ctx_alloc(0, 1);
-    if (!c)
-        return AH_ENOMEM;
-    SSL_CTX *sc = c->ctx[0] = SSL_CTX_new(TLS_client_method());
-    if (!sc || ctx_common(sc) < 0)
-        return ctx_fail(c, err, err_size, "cannot make a TLS client context");
-    if (!opts->insecure && opts->no_system_store && !opts->ca_file && !opts->ca_dir) {
-        ERR_clear_error();
-        if (err && err_size)
-            snprintf(err, err_size, "no_system_store without ca_file or ca_dir trusts nobody");
-        ah_tls_ctx_free(c);
-        return AH_ETLS;
-    }
-    if (!opts->no_system_store && !opts->insecure && !SSL_CTX_set_default_verify_paths(sc))
-        return ctx_fail(c, err, err_size, "cannot load the system trust store");
-    if (opts->ca_file && !SSL_CTX_load_verify_locations(sc, opts->ca_file, NULL))
-        return ctx_fail(c, err, err_size, "cannot load CA file %s", opts->ca_file);
-    if (opts->ca_dir && !SSL_CTX_load_verify_locations(sc, NULL, opts->ca_dir))
-        return ctx_fail(c, err, err_size, "cannot use CA directory %s", opts->ca_dir);
-    if (opts->cert_file || opts->key_file) {
-        const char *cert = opts->cert_file ? opts->cert_file : opts->key_file;
-        const char *key = opts->key_file ? opts->key_file : opts->cert_file;
-        if (!SSL_CTX_use_certificate_chain_file(sc, cert))
-            return ctx_fail(c, err, err_size, "cannot load client certificate %s", cert);
-        if (!SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM))
-            return ctx_fail(c, err, err_size, "cannot load client key %s", key);
-        if (!SSL_CTX_check_private_key(sc))
-            return ctx_fail(c, err, err_size, "client key %s does not match %s", key, cert);
-    }
-    SSL_CTX_set_verify(sc, opts->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_set_alpn_protos(sc, alpn_http11, sizeof(alpn_http11) - 1) != 0)
-        return ctx_fail(c, err, err_size, "cannot set ALPN");
-    /* Sessions are kept by us, per host:port, as they arrive (TLS 1.3 sends its tickets after
-     * the handshake): OpenSSL's internal store is a server-side notion. */
-    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(sc, new_session_cb);
-    ERR_clear_error();
-    *out = c;
-    return 0;
-}
-
-static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                          const unsigned char *in, unsigned int inlen, void *arg)
-{
-    unsigned char *chosen;
-    (void)ssl;
-    (void)arg;
-    if (SSL_select_next_proto(&chosen, outlen, alpn_http11, sizeof(alpn_http11) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_NOACK; /* a client offering only other protocols still gets in */
-    *out = chosen;
-    return SSL_TLSEXT_ERR_OK;
-}
-
-/* Pick the certificate whose names cover the SNI host; certs[0] when none does. */
-static int servername_cb(SSL *ssl, int *alert, void *arg)
-{
-    ah_tls_ctx *c = arg;
-    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    (void)alert;
-    if (!name || c->nctx < 2)
-        return SSL_TLSEXT_ERR_OK;
-    for (size_t i = 0; i < c->nctx; i++) {
-        X509 *leaf = SSL_CTX_get0_certificate(c->ctx[i]);
-        if (leaf && X509_check_host(leaf, name, 0, 0, NULL) == 1) {
-            if (i > 0 && !SSL_set_SSL_CTX(ssl, c->ctx[i]))
-                return SSL_TLSEXT_ERR_ALERT_FATAL;
-            break;
-        }
-    }
-    return SSL_TLSEXT_ERR_OK;
-}
-
-int ah_tls_server_ctx_new(const ah_tls_server_opts *opts, ah_tls_ctx **out, char *err,
-                          size_t err_size)
-{
-    if (!out)
-        return AH_EINVAL;
-    *out = NULL;
-    if (err && err_size)
-        err[0] = '\0';
-    if (!opts || !opts->certs || opts->ncerts == 0) {
-        if (err && err_size)
-            snprintf(err, err_size, "a TLS server needs at least one certificate");
-        return AH_EINVAL;
-    }
-    ah_tls_ctx *c = ctx_alloc(1, opts->ncerts);
-    if (!c)
-        return AH_ENOMEM;
-    /* One SSL_CTX per certificate, configured alike: after the SNI switch the connection takes
-     * its certificate, client CA list and verify store from the new one. */
-    for (size_t i = 0; i < opts->ncerts; i++) {
-        const char *cert = opts->certs[i].cert_file, *key = opts->certs[i].key_file;
-        SSL_CTX *sc = c->ctx[i] = SSL_CTX_new(TLS_server_method());
-        if (!sc || ctx_common(sc) < 0)
-            return ctx_fail(c, err, err_size, "cannot make a TLS server context");
-        if (!cert || !key) {
-            if (err && err_size)
-                snprintf(err, err_size, "certificate %zu needs both cert_file and key_file", i);
-            ah_tls_ctx_free(c);
-            return AH_EINVAL;
-        }
-        if (!SSL_CTX_use_certificate_chain_file(sc, cert))
-            return ctx_fail(c, err, err_size, "cannot load certificate chain %s", cert);
-        if (!SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM))
-            return ctx_fail(c, err, err_size, "cannot load private key %s", key);
-        if (!SSL_CTX_check_private_key(sc))
-            return ctx_fail(c, err, err_size, "private key %s does not match %s", key, cert);
-        /* Needed for resumption once client certificates are verified, and the same in every
-         * context so a session survives the SNI switch. */
-        static const unsigned char sid_ctx[] = "ahttp";
-        SSL_CTX_set_session_id_context(sc, sid_ctx, sizeof(sid_ctx) - 1);
-        if (opts->client_ca_file) {
-            if (!SSL_CTX_load_verify_locations(sc, opts->client_ca_file, NULL))
-                return ctx_fail(c, err, err_size, "cannot load client CA file %s",
-                                opts->client_ca_file);
-            STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(opts->client_ca_file);
-            if (!names)
-                return ctx_fail(c, err, err_size, "no CA names in %s", opts->client_ca_file);
-            SSL_CTX_set_client_CA_list(sc, names);
-            SSL_CTX_set_verify(
-                sc,
-                SSL_VERIFY_PEER | (opts->require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-                NULL);
-        }
-        if (opts->no_tickets) {
-            SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
-            SSL_CTX_set_num_tickets(sc, 0);
-            SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
-        } else {
-            /* Resumption rides on stateless tickets. OpenSSL's own server-side cache would also
-             * keep every session in a locked hash table and sweep it now and then: measurable
-             * per handshake (bench/run-server.sh, new TLS connections) for no gain here. */
-            SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_SERVER |
-                                                   SSL_SESS_CACHE_NO_INTERNAL_STORE);
-        }
-        SSL_CTX_set_alpn_select_cb(sc, alpn_select_cb, NULL);
-        SSL_CTX_set_tlsext_servername_callback(sc, servername_cb);
-        SSL_CTX_set_tlsext_servername_arg(sc, c);
-    }
-    ERR_clear_error();
-    *out = c;
-    return 0;
-}
 
 /* ---- connections ---- */
 
@@ -385,8 +61,8 @@ typedef struct tls_io {
     int closing;    /* closed while busy: the last operation out frees */
     char *out;      /* ciphertext on its way to the inner stream */
     size_t out_cap;
-    char *stage;                       /* writev gathers small pieces here (RECORD_MAX) */
-    char session_key[SESSION_KEY_MAX]; /* client: where this connection's sessions go */
+    char *stage;                               /* writev gathers small pieces here (RECORD_MAX) */
+    char session_key[AH__TLS_SESSION_KEY_MAX]; /* client: where this connection's sessions go */
     char alpn[32];
 } tls_io;
 
@@ -415,12 +91,12 @@ static void io_release(tls_io *io)
         io_free(io);
 }
 
-static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+int ah__tls_new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     tls_io *io = SSL_get_app_data(ssl);
     if (!io || !io->session_key[0])
         return 0;
-    session_put(io->ctx, io->session_key, sess);
+    ah__tls_session_put(io->ctx, io->session_key, sess);
     return 1; /* we keep the reference */
 }
 
@@ -631,7 +307,7 @@ static int want_read(tls_io *io, int64_t until, int holding_w, int nowait)
 static int want_write(tls_io *io, int64_t until, int holding_w)
 {
     if (BIO_ctrl_pending(io->wbio) == 0) {
-        set_last_error("TLS: the engine wants to write but has nothing queued");
+        ah__tls_set_last_error("TLS: the engine wants to write but has nothing queued");
         return AH_ETLS;
     }
     if (holding_w)
@@ -654,15 +330,16 @@ static int ssl_fail(tls_io *io, int sslerr, const char *during)
     long verify = SSL_get_verify_result(io->ssl);
     if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
         rc = AH_ETLS_VERIFY;
-        set_last_error("certificate verify failed: %s", X509_verify_cert_error_string(verify));
+        ah__tls_set_last_error("certificate verify failed: %s",
+                               X509_verify_cert_error_string(verify));
     } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         rc = AH_ETLS_VERIFY;
-        set_last_error("certificate verify failed: peer did not return a certificate");
+        ah__tls_set_last_error("certificate verify failed: peer did not return a certificate");
     } else if (sslerr == SSL_ERROR_SYSCALL && !e) {
-        set_last_error("TLS %s: unexpected end of input", during);
+        ah__tls_set_last_error("TLS %s: unexpected end of input", during);
     } else {
-        openssl_reason(why, sizeof(why), 0);
-        set_last_error("TLS %s: %s", during, why);
+        ah__tls_openssl_reason(why, sizeof(why), 0);
+        ah__tls_set_last_error("TLS %s: %s", during, why);
     }
     ERR_clear_error();
     io->failed = rc;
@@ -681,13 +358,13 @@ static int handshake(tls_io *io, int64_t until)
         if (e == SSL_ERROR_WANT_READ) {
             rc = want_read(io, until, 0, 0);
             if (rc == 0) {
-                set_last_error("TLS handshake: the peer closed the connection");
+                ah__tls_set_last_error("TLS handshake: the peer closed the connection");
                 return AH_EEOF;
             }
         } else if (e == SSL_ERROR_WANT_WRITE) {
             rc = want_write(io, until, 0);
         } else if (e == SSL_ERROR_ZERO_RETURN) {
-            set_last_error("TLS handshake: the peer closed the connection");
+            ah__tls_set_last_error("TLS handshake: the peer closed the connection");
             return AH_EEOF;
         } else {
             rc = ssl_fail(io, e, "handshake");
@@ -702,7 +379,7 @@ static int handshake(tls_io *io, int64_t until)
             return rc;
         }
         if (rc < 0) {
-            set_last_error("TLS handshake: %s", ah_strerror(rc));
+            ah__tls_set_last_error("TLS handshake: %s", ah_strerror(rc));
             return rc;
         }
     }
@@ -713,7 +390,7 @@ static int handshake(tls_io *io, int64_t until)
         wlock_give(io);
     }
     if (rc < 0) {
-        set_last_error("TLS handshake: %s", ah_strerror(rc));
+        ah__tls_set_last_error("TLS handshake: %s", ah_strerror(rc));
         return rc;
     }
     const unsigned char *alpn = NULL;
@@ -753,7 +430,7 @@ static int read_locked(tls_io *io, void *buf, size_t len, int64_t until, int now
             return ssl_fail(io, e, "read");
         int rc = want_read(io, until, 0, nowait);
         if (rc == 0) {
-            set_last_error("TLS read: the peer closed the connection without close_notify");
+            ah__tls_set_last_error("TLS read: the peer closed the connection without close_notify");
             io->failed = AH_ETLS_TRUNCATED;
             return AH_ETLS_TRUNCATED;
         }
@@ -795,7 +472,7 @@ static int ssl_write(tls_io *io, const void *buf, size_t len, int64_t until)
             return ssl_fail(io, e, "write");
         int rc = want_read(io, until, 1, 0);
         if (rc == 0) {
-            set_last_error("TLS write: the peer closed the connection");
+            ah__tls_set_last_error("TLS write: the peer closed the connection");
             return AH_EPIPE;
         }
         if (rc < 0)
@@ -967,7 +644,7 @@ static int client_setup(tls_io *io, const char *host)
     if (host) {
         int ip = parse_host(host, name, sizeof(name));
         if (ip < 0 || !name[0]) {
-            set_last_error("TLS: bad host name \"%s\"", host);
+            ah__tls_set_last_error("TLS: bad host name \"%s\"", host);
             return AH_EINVAL;
         }
         /* SNI carries DNS names only (RFC 6066); addresses are checked against IP SANs. */
@@ -984,7 +661,7 @@ static int client_setup(tls_io *io, const char *host)
         snprintf(io->session_key, sizeof(io->session_key), "%s", addr);
     }
     if (io->session_key[0]) {
-        SSL_SESSION *sess = session_get(io->ctx, io->session_key);
+        SSL_SESSION *sess = ah__tls_session_get(io->ctx, io->session_key);
         if (sess) {
             SSL_set_session(ssl, sess);
             SSL_SESSION_free(sess);
@@ -1013,7 +690,7 @@ static int wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int server,
     }
     io->inner = inner;
     io->ctx = ctx;
-    ctx_ref(ctx);
+    ah__tls_ctx_ref(ctx);
     int rc = AH_ENOMEM;
     io->wlock = ah_mutex_new();
     io->rlock = ah_mutex_new();
@@ -1042,9 +719,9 @@ static int wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int server,
 fail:
     if (rc == AH_ENOMEM || rc == AH_ETLS) {
         if (rc == AH_ENOMEM)
-            set_last_error("TLS: out of memory");
-        else if (!last_error[0])
-            set_last_error("TLS: cannot set up the connection");
+            ah__tls_set_last_error("TLS: out of memory");
+        else if (!ah_tls_last_error()[0])
+            ah__tls_set_last_error("TLS: cannot set up the connection");
     }
     ERR_clear_error();
     io_free(io);
@@ -1054,13 +731,13 @@ fail:
 int ah_tls_client_wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int64_t timeout_ms,
                        ah_stream **out)
 {
-    last_error[0] = '\0';
+    ah__tls_clear_last_error();
     return wrap(inner, ctx, host, 0, timeout_ms, out);
 }
 
 int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx, int64_t timeout_ms, ah_stream **out)
 {
-    last_error[0] = '\0';
+    ah__tls_clear_last_error();
     return wrap(inner, ctx, NULL, 1, timeout_ms, out);
 }
 
