@@ -45,12 +45,22 @@ typedef struct transfer {
     int exit_code;
 } transfer;
 
+/* The progress meter (progress.c). */
+typedef struct progress {
+    int on; /* stderr is a terminal, and neither -s nor -v */
+    size_t transfers, finished;
+    uint64_t bytes;     /* body bytes of every transfer so far */
+    double start, last; /* when it started, when it was last drawn */
+    int drawn;          /* the length of the line on the terminal now */
+} progress;
+
 typedef struct app {
     options *o;
     ah_client *client;
     transfer *transfers;
     size_t ntransfers;
     size_t next; /* -Z: the next transfer to start */
+    progress meter;
 } app;
 
 /* ---- output (output.c) ---- */
@@ -83,6 +93,8 @@ typedef struct xfer {
     int status;
     double time_total;
     uint64_t size_download;
+    uint64_t received; /* body bytes so far, for the meter */
+    int64_t expected;  /* the body's length if known (else -1), for the meter */
     int redirects;
     char *url_effective; /* with -w (malloc'd) */
     char *content_type;  /* with -w (malloc'd) */
@@ -121,6 +133,14 @@ int parallel_stdout(const app *a, const xfer *x);
 int out_flush_buffer(xfer *x);
 /* Add len bytes to x's output: the worker's buffer, or x's own with -Z to stdout. */
 int out_write(app *a, worker_ctx *w, xfer *x, const void *data, size_t len);
+
+/* ---- the progress meter (progress.c) ---- */
+
+void progress_init(progress *p, int on, size_t transfers);
+/* n more body bytes of x arrived (redraws at most every 200 ms; nothing for a terminal's body) */
+void progress_add(progress *p, xfer *x, size_t n);
+/* x is over: the last line of a single transfer, or of all with -Z, ends with a newline */
+void progress_end(progress *p, const xfer *x);
 
 /* ---- transfers (transfer.c) ---- */
 

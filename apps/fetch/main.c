@@ -52,7 +52,7 @@ static const char usage[] =
     "  -m, --max-time SECONDS     limit each transfer to SECONDS in all\n"
     "      --connect-timeout SECONDS  limit DNS + connect + TLS handshake\n"
     "  -f, --fail                 exit 22 on an HTTP status >= 400 (and write no body)\n"
-    "  -s, --silent               no error messages\n"
+    "  -s, --silent               no error messages, no progress meter\n"
     "  -S, --show-error           error messages even with -s\n"
     "  -v, --verbose              request and response heads (and more) on stderr\n"
     "  -w, --write-out FORMAT     after each transfer write FORMAT: %{http_code},\n"
@@ -493,6 +493,7 @@ int main(int argc, char **argv)
         stdout_mode = classify_fd(1, !shared);
         stdout_tty = isatty(1);
         app a = {.o = &o, .transfers = ts, .ntransfers = n};
+        progress_init(&a.meter, !o.silent && !o.verbose && isatty(2), n);
         int run = ah_run(amain, &a);
         if (stdout_flags >= 0 && !(stdout_flags & O_NONBLOCK))
             (void)fcntl(1, F_SETFL, stdout_flags);

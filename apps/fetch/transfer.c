@@ -126,6 +126,9 @@ static void fail_memory(xfer *x)
 static void read_body(app *a, worker_ctx *w, xfer *x, ah_client_response *r)
 {
     int n, rc;
+    /* the meter's 100 %: the length on the wire, unless the body is decoded as it comes */
+    int decoded = a->o->compressed && ah_client_response_header(r, "Content-Encoding");
+    x->expected = decoded ? -1 : ah_client_response_content_length(r);
     for (;;) {
         if (ensure_job(w) < 0) {
             fail_memory(x);
@@ -152,6 +155,7 @@ static void read_body(app *a, worker_ctx *w, xfer *x, ah_client_response *r)
             fail_write(x, rc);
             return;
         }
+        progress_add(&a->meter, x, (size_t)n);
     }
     if (n < 0) {
         const ah_client_error *e = ah_client_response_error(r);
@@ -291,6 +295,7 @@ static int write_out(app *a, worker_ctx *w, xfer *x)
 static void finish(app *a, worker_ctx *w, xfer *x)
 {
     transfer *t = x->t;
+    progress_end(&a->meter, x); /* before any message: the meter's line ends first */
     int rc = out_flush(w, x);
     if (rc < 0 && !t->exit_code)
         fail_write(x, rc);
@@ -318,7 +323,7 @@ static int worker(void *arg)
     worker_ctx w = {.dev_fd = -1};
     while (a->next < a->ntransfers) {
         transfer *t = &a->transfers[a->next++];
-        xfer x = {.t = t, .fd = -1};
+        xfer x = {.t = t, .fd = -1, .expected = -1};
         if (!t->out_path) {
             x.fd = 1;
             x.mode = stdout_mode;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# ahttp-fetch against real servers: nginx (static 10 MB download, HEAD, redirects, -f, gzip,
-# parallel; cookies set with add_header and echoed from $http_cookie, through -c/-b files that
-# curl reads and writes too; nginx as a forward proxy for http:// with -x, proxy credentials,
-# http_proxy / no_proxy / --noproxy, and its refusal of CONNECT), Python's http.server (HTTP/1.0,
-# and a close-delimited body), canned raw replies (a malformed chunk after a good one, two gzip
-# members), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and ahttp-serve over
+# ahttp-fetch against real servers: nginx (static 10 MB download, the progress meter, HEAD,
+# redirects, -f, gzip, parallel; cookies set with add_header and echoed from $http_cookie,
+# through -c/-b files that curl reads and writes too; nginx as a forward proxy for http://
+# with -x, proxy credentials, http_proxy / no_proxy / --noproxy, and its refusal of CONNECT),
+# Python's http.server (HTTP/1.0, and a close-delimited body), canned raw replies (a
+# malformed chunk after a good one, two gzip members), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and ahttp-serve over
 # HTTPS (a verified certificate, an expired one). --compressed %{size_download} is compared with
 # curl's on nginx's gzip, the malformed chunk's output and exit code with curl's. Plus the exit
 # codes of bad usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
@@ -182,6 +182,35 @@ EOF
             pass "nginx: -o download of 10 MB, checksum equal"
         else
             fail "nginx: -o download (exit $rc, sha256 $got, want $want)" "$work/out" "$work/err"
+        fi
+
+        # The progress meter: on stderr when it is a terminal (script(1) gives it one), not
+        # with -s, not when stderr is a file.
+        if command -v script >/dev/null; then
+            timeout 30 script -qec "'$fetch' -o '$work/meter.bin' '$base/files/big.bin'" \
+                /dev/null >"$work/meter.tty" 2>&1
+            rc=$?
+            if [ "$rc" = 0 ] && grep -q "100.0% \[########################\] 10.0 MiB / 10.0 MiB" \
+                "$work/meter.tty" && cmp -s "$work/meter.bin" "$ng/root/files/big.bin"; then
+                pass "nginx: a download to a file shows the progress meter on a terminal"
+            else
+                fail "nginx: progress meter on a terminal (exit $rc)" "$work/meter.tty"
+            fi
+            timeout 30 script -qec "'$fetch' -s -o '$work/meter.bin' '$base/files/big.bin'" \
+                /dev/null >"$work/meter.tty" 2>&1
+            if ! grep -q "%" "$work/meter.tty"; then
+                pass "nginx: -s hides the progress meter"
+            else
+                fail "nginx: -s hides the progress meter" "$work/meter.tty"
+            fi
+        else
+            skip "nginx: progress meter" "no script(1)"
+        fi
+        run_fetch -o "$work/meter.bin" "$base/files/big.bin"
+        if [ "$rc" = 0 ] && ! grep -q "%" "$work/err"; then
+            pass "nginx: no progress meter when stderr is not a terminal"
+        else
+            fail "nginx: no progress meter when stderr is not a terminal (exit $rc)" "$work/err"
         fi
 
         (cd "$work" && timeout 30 "$fetch" -s -O "$base/files/text.txt" >"$work/out" 2>"$work/err")
