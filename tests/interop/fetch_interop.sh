@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # ahttp-fetch against real servers: nginx (static 10 MB download, the progress meter, HEAD,
 # redirects, -f, gzip, parallel; cookies set with add_header and echoed from $http_cookie,
-# through -c/-b files that curl reads and writes too; nginx as a forward proxy for http://
-# with -x, proxy credentials, http_proxy / no_proxy / --noproxy, and its refusal of CONNECT),
-# Python's http.server (HTTP/1.0, and a close-delimited body), canned raw replies (a
-# malformed chunk after a good one, two gzip members), a small Python CONNECT proxy in front of ahttp-serve's HTTPS, and ahttp-serve over
-# HTTPS (a verified certificate, an expired one). --compressed %{size_download} is compared with
-# curl's on nginx's gzip, the malformed chunk's output and exit code with curl's. Plus the exit
-# codes of bad usage (2), a malformed URL (3, as curl), a refused port (7) and a timeout (28).
+# through -c/-b files that curl reads and writes too; nginx as a forward proxy for http:// with
+# -x, proxy credentials, http_proxy / no_proxy / --noproxy, and its refusal of CONNECT),
+# Python's http.server (HTTP/1.0, and a close-delimited body), canned raw replies (a malformed
+# chunk after a good one, two gzip members), a small Python CONNECT proxy in front of ahttp-
+# serve's HTTPS, and ahttp-serve over HTTPS (a verified certificate, an expired one).
+# --compressed %{size_download} is compared with curl's on nginx's gzip, the malformed chunk's
+# output and exit code with curl's. Plus the exit codes of bad usage (2), a malformed URL (3, as
+# curl), a refused port (7) and a timeout (28).
 # Every port is ephemeral, every wait is bounded by `timeout`, every background process is killed
 # by PID on exit. Needs $top_builddir and $AH_CERTS (both exported by `make check`).
 set -uo pipefail
