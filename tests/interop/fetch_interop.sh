@@ -4,8 +4,8 @@
 # through -c/-b files that curl reads and writes too; nginx as a forward proxy for http:// with
 # -x, proxy credentials, http_proxy / no_proxy / --noproxy, and its refusal of CONNECT),
 # Python's http.server (HTTP/1.0, and a close-delimited body), canned raw replies (a malformed
-# chunk after a good one, two gzip members), a small Python CONNECT proxy in front of ahttp-
-# serve's HTTPS, and ahttp-serve over HTTPS (a verified certificate, an expired one).
+# chunk after a good one, two gzip members), a small Python CONNECT proxy in front of
+# ahttp-serve's HTTPS, and ahttp-serve over HTTPS (a verified certificate, an expired one).
 # --compressed %{size_download} is compared with curl's on nginx's gzip, the malformed chunk's
 # output and exit code with curl's. Plus the exit codes of bad usage (2), a malformed URL (3, as
 # curl), a refused port (7) and a timeout (28).
