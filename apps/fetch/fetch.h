@@ -23,6 +23,7 @@ typedef struct options {
     int include, head, follow, insecure, compressed, fail, silent, show_error, verbose;
     int max_redirs;
     const char *cacert;
+    const char *cert, *key; /* --cert, --key: a client certificate (PEM) */
     int64_t max_time_ms, connect_timeout_ms;
     const char *write_out;
     int parallel, parallel_max;

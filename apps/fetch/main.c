@@ -48,6 +48,8 @@ static const char usage[] =
     "      --max-redirs N         at most N redirects with -L (default 50)\n"
     "  -k, --insecure             do not verify the server's certificate\n"
     "      --cacert FILE          trust the CAs in FILE (PEM) as well\n"
+    "  -E, --cert FILE            client certificate (PEM) for servers that ask for one\n"
+    "      --key FILE             its private key (PEM; default: in the --cert file)\n"
     "      --compressed           ask for gzip/deflate and decode it\n"
     "  -m, --max-time SECONDS     limit each transfer to SECONDS in all\n"
     "      --connect-timeout SECONDS  limit DNS + connect + TLS handshake\n"
@@ -280,6 +282,7 @@ int main(int argc, char **argv)
         O_DATA_BINARY = 256,
         O_MAX_REDIRS,
         O_CACERT,
+        O_KEY,
         O_COMPRESSED,
         O_CONNECT_TIMEOUT,
         O_PARALLEL_MAX,
@@ -298,6 +301,8 @@ int main(int argc, char **argv)
         {"max-redirs", required_argument, NULL, O_MAX_REDIRS},
         {"insecure", no_argument, NULL, 'k'},
         {"cacert", required_argument, NULL, O_CACERT},
+        {"cert", required_argument, NULL, 'E'},
+        {"key", required_argument, NULL, O_KEY},
         {"compressed", no_argument, NULL, O_COMPRESSED},
         {"max-time", required_argument, NULL, 'm'},
         {"connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT},
@@ -332,7 +337,7 @@ int main(int argc, char **argv)
      * and skipped: one pass. */
     while (rc == 0) {
         int before = optind;
-        c = getopt_long(argc, argv, "+:X:H:d:o:OiILkm:fsSvw:Zb:c:x:h", longopts, NULL);
+        c = getopt_long(argc, argv, "+:X:H:d:o:OiILkm:fsSvw:Zb:c:x:hE:", longopts, NULL);
         if (c == -1) {
             if (optind >= argc)
                 break;
@@ -363,6 +368,8 @@ int main(int argc, char **argv)
             break;
         case 'k': o.insecure = 1; break;
         case O_CACERT: o.cacert = optarg; break;
+        case 'E': o.cert = optarg; break;
+        case O_KEY: o.key = optarg; break;
         case O_COMPRESSED: o.compressed = 1; break;
         case 'm':
             if ((o.max_time_ms = parse_seconds(optarg)) < 0)

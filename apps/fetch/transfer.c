@@ -351,6 +351,8 @@ int amain(void *arg)
         .no_decompress = !o->compressed,
         .max_decompressed = SIZE_MAX,
         .ca_file = o->cacert,
+        .cert_file = o->cert,
+        .key_file = o->key ? o->key : o->cert,
         .insecure = o->insecure,
         .user_agent = "ahttp-fetch/" PACKAGE_VERSION,
         .trace = o->verbose ? trace : NULL,

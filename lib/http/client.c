@@ -520,10 +520,11 @@ static int describe(ah__fetch *f, int rc, ah_client_phase phase, int head_expire
     if (rc == AH_EEOF)
         return ah__client_fail(f, rc, phase, which,
                                "%s closed the connection without sending a response", peer);
+    /* a TLS failure after the handshake (a peer's alert: "certificate required") */
     return ah__client_fail(f, rc, phase, which, "%s %s: %s",
                            phase == AH_CLIENT_PHASE_SEND ? "sending the request to"
                                                          : "reading the response from",
-                           peer, ah_strerror(rc));
+                           peer, rc == AH_ETLS ? ah_tls_last_error() : ah_strerror(rc));
 }
 
 /* One request and its response head, with the one retry a stale kept-alive connection earns. */

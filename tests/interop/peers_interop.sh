@@ -583,6 +583,27 @@ else
     fi
 fi
 
+# A server that asks for a client certificate (s_server -Verify): --cert/--key give one (the
+# page names its subject), without them the server's alert ends the transfer: exit 56.
+if [ $have_openssl = 1 ]; then
+    timeout 120 openssl s_server -www -accept 127.0.0.1:0 -cert "$certs/server.pem" \
+        -key "$certs/server.key" -Verify 1 -CAfile "$certs/ca.pem" >"$work/s_server.verify.log" \
+        2>&1 </dev/null &
+    pids+=($!)
+    if wait_for_text "$work/s_server.verify.log" "^ACCEPT 127.0.0.1:"; then
+        vport=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/s_server.verify.log")
+        run_fetch -s -S --cacert "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key" \
+            "https://127.0.0.1:$vport/"
+        check "openssl s_server -Verify: --cert/--key present a client certificate" 0 \
+            "Subject: CN *= *ahttp-test-client"
+        run_fetch -s -S --cacert "$certs/ca.pem" "https://127.0.0.1:$vport/"
+        check "openssl s_server -Verify: no client certificate, exit 56 with the alert" 56 "" \
+            "certificate required"
+    else
+        fail "openssl s_server -Verify did not start" "$work/s_server.verify.log"
+    fi
+fi
+
 if [ $ng_up = 1 ]; then
     tls_body=([server]="^hello from nginx$" [expired]="^expired$" [wronghost]="^wronghost$"
         [selfsigned]="^selfsigned$")
