@@ -1,5 +1,7 @@
-/* Requests: parsing a head with llhttp (strict), the checks llhttp 8.1 leaves to us, body
- * reading (Content-Length and chunked, 100-continue), and the accessors handlers use. */
+/* Requests: parsing a head with llhttp (strict), the checks llhttp 8.1 leaves to us, the
+ * llhttp body-feeding step the server and the client share, and the accessors handlers use.
+ * Reading a request's body off its connection (Content-Length and chunked, 100-continue) is
+ * server_conn.c's. */
 #include "internal.h"
 
 #include <ctype.h>
