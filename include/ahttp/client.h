@@ -239,6 +239,46 @@ typedef struct ah_client_stats {
 /** Fill *out with the client's counters. */
 AH_EXPORT void ah_client_get_stats(const ah_client *c, ah_client_stats *out);
 
+/* ---- pool statistics per host ---- */
+
+/** Room for a host name in ah_client_host_stats, NUL included. A DNS name has at most 253
+ * characters; a longer host (which could never resolve) is cut to fit. */
+#define AH_CLIENT_HOST_NAME_MAX 256
+
+/** How a pool entry reaches its hosts. */
+typedef enum ah_client_host_via {
+    AH_CLIENT_VIA_DIRECT, /**< straight to scheme://host:port */
+    AH_CLIENT_VIA_PROXY,  /**< http:// through the proxy host:port; every http:// origin that goes
+                               through that proxy shares the entry and its connections */
+    AH_CLIENT_VIA_TUNNEL, /**< https://host:port through a CONNECT tunnel across `proxy` */
+} ah_client_host_via;
+
+/** One entry of the connection pool: an origin (scheme, host, port) and the way there, with its
+ * connections and the requests waiting for one. Everything is copied into the struct: it owes
+ * nothing to the client and stays valid after the client changes or is freed. */
+typedef struct ah_client_host_stats {
+    char scheme[8];                     /**< "http" or "https" */
+    char host[AH_CLIENT_HOST_NAME_MAX]; /**< lower-case; IPv6 without brackets ("::1"). For
+                                             AH_CLIENT_VIA_PROXY the proxy's host */
+    uint16_t port;                      /**< the origin's port (for VIA_PROXY the proxy's) */
+    ah_client_host_via via;
+    char proxy[AH_CLIENT_HOST_NAME_MAX + 8]; /**< "host:port" ("[::1]:3128") of the proxy, "" for
+                                                  DIRECT */
+    size_t open;    /**< now: connections idle, in use or being made (each holds a slot under
+                         max_per_host) */
+    size_t idle;    /**< now: kept alive and unused */
+    size_t active;  /**< now: open - idle, in use by a request or being connected */
+    size_t waiting; /**< now: requests queued for a slot to this entry */
+} ah_client_host_stats;
+
+/** Fill out[0..max) with the pool's entries, in no particular order, and return how many
+ * entries there are (which may be more than max: call again with a bigger array to see them
+ * all; out may be NULL when max is 0). An entry exists while it has open connections or
+ * waiting requests; one whose last connection closed is gone. A NULL client has none. The
+ * figures are a snapshot: they change as soon as the calling task awaits. */
+AH_EXPORT size_t ah_client_get_host_stats(const ah_client *c, ah_client_host_stats *out,
+                                          size_t max);
+
 /* ---- responses ---- */
 
 /** The status code (200). */

@@ -71,6 +71,8 @@ typedef struct ah__chost {
     ah__via via;
     const ah__proxy *proxy; /* NULL for DIRECT */
     size_t open;            /* idle + busy + being made */
+    size_t idle_count;      /* connections in the idle list */
+    size_t waiting;         /* waiters in the queue */
     size_t users;           /* ah__pool_get calls using the entry (it is not freed under them) */
     ah__cconn *idle;
     ah__cwaiter *wait_head, *wait_tail;

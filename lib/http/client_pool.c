@@ -109,6 +109,7 @@ static void idle_push(ah_client *c, ah__cconn *conn)
         c->lru_tail = conn;
     c->lru_head = conn;
     c->idle++;
+    h->idle_count++;
 }
 
 static void idle_unlink(ah_client *c, ah__cconn *conn)
@@ -130,6 +131,7 @@ static void idle_unlink(ah_client *c, ah__cconn *conn)
         c->lru_tail = conn->lprev;
     conn->hprev = conn->hnext = conn->lprev = conn->lnext = NULL;
     c->idle--;
+    h->idle_count--;
 }
 
 /* Give up a connection's slot (its host entry may be freed by the caller afterwards). */
@@ -205,6 +207,7 @@ static void wait_push(ah_client *c, ah__chost *h, ah__cwaiter *w)
     h->wait_tail = w;
     w->queued = 1;
     c->waiting++;
+    h->waiting++;
     if (!h->in_wait_list) {
         h->in_wait_list = 1;
         h->wnext = NULL;
@@ -230,6 +233,7 @@ static void wait_unlink(ah_client *c, ah__chost *h, ah__cwaiter *w)
     w->prev = w->next = NULL;
     w->queued = 0;
     c->waiting--;
+    h->waiting--;
     if (!h->wait_head && h->in_wait_list) {
         if (h->wprev)
             h->wprev->wnext = h->wnext;
@@ -693,4 +697,55 @@ void ah__pool_shutdown(ah_client *c)
     }
     if (c->reaper)
         ah_cancel(c->reaper);
+}
+
+/* ---- statistics ---- */
+
+/* Copy src into dst[size], cut to fit. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void host_stats(const ah__chost *h, ah_client_host_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    copy_cut(out->scheme, sizeof(out->scheme), h->tls ? "https" : "http");
+    copy_cut(out->host, sizeof(out->host), h->name);
+    out->port = h->port;
+    out->via = h->via == AH__VIA_FORWARD  ? AH_CLIENT_VIA_PROXY
+               : h->via == AH__VIA_TUNNEL ? AH_CLIENT_VIA_TUNNEL
+                                          : AH_CLIENT_VIA_DIRECT;
+    if (h->proxy) {
+        /* host_port would cut the port off a name too long for the buffer: cut the name */
+        char name[AH_CLIENT_HOST_NAME_MAX];
+        copy_cut(name, sizeof(name), h->proxy->host);
+        host_port(out->proxy, sizeof(out->proxy), name, h->proxy->port);
+    }
+    out->open = h->open;
+    out->idle = h->idle_count;
+    out->active = h->open - h->idle_count;
+    out->waiting = h->waiting;
+}
+
+size_t ah_client_get_host_stats(const ah_client *c, ah_client_host_stats *out, size_t max)
+{
+    if (!c)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < AH__CLIENT_BUCKETS; i++)
+        for (const ah__chost *h = c->hosts[i]; h; h = h->hash_next) {
+            /* an entry only a task in ah__pool_get holds (it is about to take a slot or give
+             * up) has nothing to show */
+            if (!h->open && !h->waiting)
+                continue;
+            if (out && n < max)
+                host_stats(h, &out[n]);
+            n++;
+        }
+    return n;
 }

@@ -2500,6 +2500,130 @@ START_TEST(test_close_wakes_waiters_and_outlives_responses)
 }
 END_TEST
 
+/* ---- pool statistics per host ---- */
+
+/* The entry for 127.0.0.1:port in stats[0..n), which must be there once. */
+static const ah_client_host_stats *host_entry(const ah_client_host_stats *stats, size_t n,
+                                              uint16_t port)
+{
+    const ah_client_host_stats *found = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (stats[i].port == port) {
+            ck_assert_ptr_null(found);
+            found = &stats[i];
+        }
+    ck_assert_msg(found != NULL, "no pool entry for port %u", (unsigned)port);
+    return found;
+}
+
+static void client_host_stats(world *w)
+{
+    ah_client_opts o = {.max_per_host = 2};
+    ah_client *c = ah_client_new(&o);
+    ah_client_host_stats hs[4];
+    ck_assert_uint_eq(ah_client_get_host_stats(c, hs, 4), 0);
+    ck_assert_uint_eq(ah_client_get_host_stats(NULL, hs, 4), 0);
+    int64_t hold_ms = 400 * slow_factor();
+    char path[64];
+    snprintf(path, sizeof(path), "/sleep?ms=%lld", (long long)hold_ms);
+    slow_job a = {c, at(w->url, path), 0}, b = {c, at(w->url2, path), 0};
+    ah_group *g = ah_group_new();
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(ah_group_spawn(g, slow_fetch, &a), 0);
+    ck_assert_int_eq(ah_group_spawn(g, slow_fetch, &b), 0);
+    /* in flight: A's two slots are taken and two requests queue behind them; B has its one */
+    size_t n = 0;
+    const ah_client_host_stats *ha = NULL, *hb = NULL;
+    int64_t start = ah_now_ms();
+    for (;;) {
+        ck_assert_int_eq(ah_sleep(5), 0);
+        n = ah_client_get_host_stats(c, hs, 4);
+        if (n == 2) {
+            ha = host_entry(hs, n, w->port);
+            hb = host_entry(hs, n, w->port2);
+            if (ha->waiting == 2 && hb->open == 1)
+                break;
+        }
+        ck_assert_msg(ah_now_ms() - start < hold_ms / 2, "the requests never queued (%zu hosts)",
+                      n);
+    }
+    ck_assert_str_eq(ha->scheme, "http");
+    ck_assert_str_eq(ha->host, "127.0.0.1");
+    ck_assert_int_eq(ha->via, AH_CLIENT_VIA_DIRECT);
+    ck_assert_str_eq(ha->proxy, "");
+    ck_assert_uint_eq(ha->open, 2);
+    ck_assert_uint_eq(ha->active, 2);
+    ck_assert_uint_eq(ha->idle, 0);
+    ck_assert_uint_eq(ha->waiting, 2);
+    ck_assert_uint_eq(hb->open, 1);
+    ck_assert_uint_eq(hb->active, 1);
+    ck_assert_uint_eq(hb->waiting, 0);
+    /* the per-host figures add up to the client's */
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 3);
+    ck_assert_uint_eq(st.waiting, 2);
+    /* a short array: the count is still every entry, and nothing past max is written */
+    ah_client_host_stats one[2];
+    memset(&one[1], 0x5a, sizeof(one[1]));
+    ck_assert_uint_eq(ah_client_get_host_stats(c, one, 1), 2);
+    ck_assert_uint_eq(one[0].open, one[0].port == w->port ? 2 : 1);
+    ck_assert_uint_eq(one[1].open, (size_t)0x5a5a5a5a5a5a5a5aull);
+    ck_assert_uint_eq(ah_client_get_host_stats(c, NULL, 0), 2);
+
+    ck_assert_int_eq(ah_group_wait(g), 0);
+    ah_group_free(g);
+    ck_assert_int_eq(a.ok, 4);
+    ck_assert_int_eq(b.ok, 1);
+    /* done: everything kept alive, nothing in use or queued */
+    n = ah_client_get_host_stats(c, hs, 4);
+    ck_assert_uint_eq(n, 2);
+    ha = host_entry(hs, n, w->port);
+    hb = host_entry(hs, n, w->port2);
+    ck_assert_uint_eq(ha->open, 2);
+    ck_assert_uint_eq(ha->idle, 2);
+    ck_assert_uint_eq(ha->active, 0);
+    ck_assert_uint_eq(ha->waiting, 0);
+    ck_assert_uint_eq(hb->open, 1);
+    ck_assert_uint_eq(hb->idle, 1);
+    ck_assert_uint_eq(hb->active, 0);
+    ah_client_close(c);
+}
+
+START_TEST(test_host_stats_show_open_active_idle_and_waiting_per_host)
+{
+    run_world(client_host_stats);
+}
+END_TEST
+
+/* Entries through a proxy: http:// origins share the proxy's; the proxy is named. */
+static void client_host_stats_proxy(world *w)
+{
+    proxy_state ps;
+    proxy_start(&ps, NULL);
+    ah_client_opts o = {.proxy = ps.proxy_url};
+    ah_client *c = ah_client_new(&o);
+    expect_body(c, at(w->url, "/hello"), 200, "Hello, World!");
+    expect_body(c, at(w->url2, "/hello"), 200, "Hello, World!");
+    ah_client_host_stats hs[2];
+    ck_assert_uint_eq(ah_client_get_host_stats(c, hs, 2), 1);
+    ck_assert_str_eq(hs[0].scheme, "http");
+    ck_assert_str_eq(hs[0].host, "127.0.0.1");
+    ck_assert_uint_eq(hs[0].port, ps.rs.port);
+    ck_assert_int_eq(hs[0].via, AH_CLIENT_VIA_PROXY);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%u", ps.rs.port);
+    ck_assert_str_eq(hs[0].proxy, want);
+    ck_assert_uint_eq(hs[0].open, 1);
+    ck_assert_uint_eq(hs[0].idle, 1);
+    ck_assert_uint_eq(hs[0].active, 0);
+    ah_client_close(c);
+    raw_stop(&ps.rs);
+}
+
+START_TEST(test_host_stats_name_the_proxy) { run_world(client_host_stats_proxy); }
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -2552,6 +2676,10 @@ static Suite *client_suite(void)
     tc = tcase_create("proxy");
     tcase_add_test(tc, test_http_through_a_proxy_in_absolute_form);
     tcase_add_test(tc, test_https_through_a_proxy_tunnel);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("host stats");
+    tcase_add_test(tc, test_host_stats_show_open_active_idle_and_waiting_per_host);
+    tcase_add_test(tc, test_host_stats_name_the_proxy);
     suite_add_tcase(s, tc);
     return s;
 }
