@@ -22,9 +22,10 @@
  *
  * A client belongs to one loop: make it, use it and close it within one ah_loop_run (its
  * connections are registered with that loop). Every call that may wait is an await point and
- * must run in a task: ah_client_fetch and its short forms, ah_client_response_read and _body,
- * ah_client_response_free (it may drain the rest of a body) and ah_client_close (it sends TLS
- * close_notify to idle connections). Each returns AH_ECANCELED / AH_ETIMEDOUT as any await.
+ * must run in a task: ah_client_fetch and its short forms, ah_client_response_read, _read_line
+ * and _body, ah_client_response_free (it may drain the rest of a body) and ah_client_close (it
+ * sends TLS close_notify to idle connections). Each returns AH_ECANCELED / AH_ETIMEDOUT as any
+ * await.
  *
  * Cookies: give the client a jar (ah_client_opts.cookie_jar, see ahttp/cookie.h) and every
  * response's Set-Cookie lines are stored in it — those of redirect hops too — and every request,
@@ -325,6 +326,34 @@ AH_NODISCARD AH_EXPORT int ah_client_response_read(ah_client_response *r, void *
  * other errors as ah_client_response_read. A second call returns the same body. */
 AH_NODISCARD AH_EXPORT int ah_client_response_body(ah_client_response *r, const char **data,
                                                    size_t *len);
+
+/** Read one line of the body (decoded as ah_client_response_read decodes it) into buf, up to and
+ * including its '\n', and NUL-terminate it, as fgets does (and aiohttp's
+ * resp.content.readline()): returns its length (> 0), 0 at the end of the body, or < 0 errors as
+ * ah_client_response_read (sticky), AH_EINVAL for size < 2.
+ * - A line longer than size - 1 bytes comes back in pieces of size - 1 bytes without a '\n' (as
+ *   with fgets); the next call goes on with the rest of it. "\r\n" is left as it is.
+ * - The last line is returned without a '\n' if the body does not end with one.
+ * - Bytes read before an error are returned first (a line without its '\n'); the error comes
+ *   with the next call.
+ * The body is read ahead a few KiB at a time into a buffer owned by the response; later
+ * read_line, ah_client_response_read and ah_client_response_body calls take those bytes first,
+ * so the calls can be mixed freely. */
+AH_NODISCARD AH_EXPORT int ah_client_response_read_line(ah_client_response *r, char *buf,
+                                                        size_t size);
+
+/** The number of redirects followed to get here (aiohttp's len(resp.history)): 0 without
+ * redirects, for NULL and with redirects off. */
+AH_EXPORT size_t ah_client_response_history_count(const ah_client_response *r);
+
+/** Redirect hop i (0 is the first request, in the order followed): *status its 3xx code, *url
+ * the URL that answered it (formatted as ah_client_response_url formats), *location its
+ * Location header as sent (maybe relative; the URL of the next hop is resolved from it). The
+ * strings are owned by the response, valid until ah_client_response_free. Any out pointer may
+ * be NULL. 0, or AH_EINVAL past the end. The final response is not a hop: its status and URL
+ * are ah_client_response_status and _url. */
+AH_EXPORT int ah_client_response_history_at(const ah_client_response *r, size_t i, int *status,
+                                            const char **url, const char **location);
 
 /** The failure of the last body read (code 0 if none). */
 AH_EXPORT const ah_client_error *ah_client_response_error(const ah_client_response *r);

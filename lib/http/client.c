@@ -649,6 +649,29 @@ static int url_get(ah_client *c, const char *str, ah__url_entry **out)
     return 0;
 }
 
+/* Append a followed redirect to the history: its status, the URL it answered and its Location.
+ * A fetch without redirects never comes here, so it allocates nothing. 0 or AH_ENOMEM. */
+static int add_hop(ah__hop **hops, size_t *n, int status, const ah_url *url, const char *location)
+{
+    if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4, ...: full, grow to double */
+        ah__hop *h = realloc(*hops, (*n ? *n * 2 : 1) * sizeof(*h));
+        if (!h)
+            return AH_ENOMEM;
+        *hops = h;
+    }
+    ah__hop *h = &(*hops)[*n];
+    h->status = status;
+    h->url = ah_url_format(url);
+    h->location = strdup(location);
+    if (!h->url || !h->location) {
+        free(h->url);
+        free(h->location);
+        return AH_ENOMEM;
+    }
+    (*n)++;
+    return 0;
+}
+
 static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client_header *headers,
                            ah_client_response **out)
 {
@@ -685,6 +708,8 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
     size_t nheaders = req->nheaders;
     ah_client_response *resp = NULL;
     int redirects = 0;
+    ah__hop *hops = NULL; /* the hops followed, for the final response's history */
+    size_t nhops = 0;
     for (;;) {
         rq.nheaders = nheaders;
         rc = exchange(f, &rq, &resp);
@@ -745,6 +770,14 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
                               where ? where : location);
             free(where);
         }
+        if ((rc = add_hop(&hops, &nhops, status, cur, location)) < 0) {
+            rc = ah__client_fail(f, rc, AH_CLIENT_PHASE_REDIRECT, AH_CLIENT_TIMEOUT_NONE,
+                                 "out of memory");
+            ah_url_free(&next);
+            ah_client_response_free(resp);
+            resp = NULL;
+            break;
+        }
         ah_client_response_free(resp); /* drains a small body: the connection is kept */
         resp = NULL;
         ah_url_free(&owned);
@@ -754,8 +787,12 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
     }
     if (rc == 0) {
         ah__response_set_origin(resp, redirects ? &owned : NULL, first, redirects, f->total_until);
+        ah__response_set_history(resp, hops, nhops);
+        hops = NULL;
+        nhops = 0;
         *out = resp;
     }
+    ah__hops_free(hops, nhops);
     ah_url_free(&owned);
     ah__url_entry_unref(first);
     return rc;

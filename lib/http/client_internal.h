@@ -168,6 +168,18 @@ void ah__response_set_origin(ah_client_response *r, ah_url *url, ah__url_entry *
 /* The Location header of a redirect response, or NULL. */
 const char *ah__response_location(const ah_client_response *r);
 
+/* One redirect hop, as ah_client_response_history_at reports it. */
+typedef struct ah__hop {
+    int status;
+    char *url;      /* the URL the hop asked (formatted) */
+    char *location; /* its Location header as received */
+} ah__hop;
+
+/* Give the response the hops that led to it (taken over: freed with the response). */
+void ah__response_set_history(ah_client_response *r, ah__hop *hops, size_t n);
+/* Free n hops and the array. */
+void ah__hops_free(ah__hop *hops, size_t n);
+
 /* ---- proxies (client_proxy.c) ---- */
 
 /* Choose the proxies from the options (and the environment if use_env_proxy): fills

@@ -15,6 +15,8 @@
 #define DRAIN_TIMEOUT_MS 2000
 /* Compressed input read per step. */
 #define DEC_IN_SIZE (16 * 1024)
+/* Body bytes ah_client_response_read_line reads ahead at a time. */
+#define LINE_AHEAD_SIZE (4 * 1024)
 
 enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_EOF };
 
@@ -64,6 +66,11 @@ struct ah_client_response {
     ah__url_entry *origin_shared; /* or this one's (no redirect) */
     char *url;
     int redirects;
+    ah__hop *history; /* the redirect hops that led here, oldest first (NULL without any) */
+    size_t nhistory;
+    /* Body bytes read_line read past the line it returned: reads take these first. */
+    char *ahead;
+    size_t ahead_off, ahead_len;
     int64_t total_until, total_ms;
     ah_client_error err;
 };
@@ -294,6 +301,8 @@ static void response_discard(ah_client_response *r)
     if (r->origin_shared)
         ah__url_entry_unref(r->origin_shared);
     free(r->url);
+    ah__hops_free(r->history, r->nhistory);
+    free(r->ahead);
     free(r);
 }
 
@@ -467,6 +476,22 @@ void ah__response_set_origin(ah_client_response *r, ah_url *url, ah__url_entry *
     r->url = NULL;
     r->redirects = redirects;
     r->total_until = total_until;
+}
+
+void ah__response_set_history(ah_client_response *r, ah__hop *hops, size_t n)
+{
+    ah__hops_free(r->history, r->nhistory);
+    r->history = hops;
+    r->nhistory = n;
+}
+
+void ah__hops_free(ah__hop *hops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(hops[i].url);
+        free(hops[i].location);
+    }
+    free(hops);
 }
 
 const char *ah__response_location(const ah_client_response *r)
@@ -664,12 +689,67 @@ int ah_client_response_read(ah_client_response *r, void *buf, size_t len)
         return r->err.code;
     if (len == 0)
         return 0;
-    if (r->body_done && (!r->dec || r->dec_done))
-        return 0;
     if (len > INT_MAX)
         len = INT_MAX;
+    if (r->ahead_off < r->ahead_len) { /* what read_line read past its line comes first */
+        size_t n = r->ahead_len - r->ahead_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, r->ahead + r->ahead_off, n);
+        r->ahead_off += n;
+        return (int)n;
+    }
+    if (r->body_done && (!r->dec || r->dec_done))
+        return 0;
     int n = with_deadline(r, buf, len);
     return n < 0 ? body_fail(r, n) : n;
+}
+
+/* The body is read ahead in LINE_AHEAD_SIZE steps into r->ahead and the line copied out of it:
+ * one body step per few lines rather than per byte, and whatever follows the line stays there
+ * for the next read_line or read. */
+int ah_client_response_read_line(ah_client_response *r, char *buf, size_t size)
+{
+    if (!r || !buf || size < 2)
+        return AH_EINVAL;
+    if (r->err.code)
+        return r->err.code;
+    if (size > (size_t)INT_MAX + 1)
+        size = (size_t)INT_MAX + 1;
+    size_t room = size - 1, got = 0;
+    while (got < room) {
+        if (r->ahead_off == r->ahead_len) {
+            if (r->body_done && (!r->dec || r->dec_done))
+                break;
+            int n = r->ahead || (r->ahead = malloc(LINE_AHEAD_SIZE))
+                        ? with_deadline(r, r->ahead, LINE_AHEAD_SIZE)
+                        : AH_ENOMEM;
+            if (n < 0) {
+                n = body_fail(r, n); /* sticky: the next call returns it */
+                if (got == 0)
+                    return n;
+                break; /* the bytes before the error first, as read does */
+            }
+            if (n == 0)
+                break;
+            r->ahead_off = 0;
+            r->ahead_len = (size_t)n;
+        }
+        const char *from = r->ahead + r->ahead_off;
+        size_t take = r->ahead_len - r->ahead_off;
+        if (take > room - got)
+            take = room - got;
+        const char *nl = memchr(from, '\n', take);
+        if (nl)
+            take = (size_t)(nl - from) + 1;
+        memcpy(buf + got, from, take);
+        got += take;
+        r->ahead_off += take;
+        if (nl)
+            break;
+    }
+    buf[got] = '\0';
+    return (int)got;
 }
 
 int ah_client_response_body(ah_client_response *r, const char **data, size_t *len)
@@ -802,6 +882,22 @@ const char *ah_client_response_url(const ah_client_response *r)
     return r->url;
 }
 int ah_client_response_redirects(const ah_client_response *r) { return r ? r->redirects : 0; }
+
+size_t ah_client_response_history_count(const ah_client_response *r) { return r ? r->nhistory : 0; }
+
+int ah_client_response_history_at(const ah_client_response *r, size_t i, int *status,
+                                  const char **url, const char **location)
+{
+    if (!r || i >= r->nhistory)
+        return AH_EINVAL;
+    if (status)
+        *status = r->history[i].status;
+    if (url)
+        *url = r->history[i].url;
+    if (location)
+        *location = r->history[i].location;
+    return 0;
+}
 
 const char *ah_client_response_header_nth(const ah_client_response *r, const char *name, size_t n)
 {

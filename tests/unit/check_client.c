@@ -2624,6 +2624,230 @@ static void client_host_stats_proxy(world *w)
 START_TEST(test_host_stats_name_the_proxy) { run_world(client_host_stats_proxy); }
 END_TEST
 
+/* ---- read_line and redirect history ---- */
+
+/* Serves, on one kept-alive connection, a few bodies made for reading by lines, and a chain of
+ * redirects /r1 (301) -> /r2 (302, absolute Location) -> /final (200). */
+static int lines_server(ah_stream *s, int index, void *arg)
+{
+    raw_server *rs = arg;
+    char head[4096], out[512];
+    for (;;) {
+        int n = ah_stream_read_until(s, "\r\n\r\n", 4, head, sizeof(head) - 1);
+        if (n <= 0)
+            return 0;
+        head[n] = '\0';
+        const char *reply;
+        if (strncmp(head, "GET /length ", 12) == 0) /* the last line without a newline */
+            reply = "HTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\nalpha\r\nbeta\n\ngamma\nlast";
+        else if (strncmp(head, "GET /chunked ", 13) == 0) /* chunks split the lines */
+            reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "2\r\non\r\n6\r\ne\ntwo\n\r\n1\r\nt\r\n7\r\nhree\nfo\r\n3\r\nur\n\r\n0\r\n\r\n";
+        else if (strncmp(head, "GET /long ", 10) == 0)
+            reply = "HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n0123456789abcdefghij\nxy\n";
+        else if (strncmp(head, "GET /r1 ", 8) == 0)
+            reply =
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: /r2\r\nContent-Length: 5\r\n\r\nmoved";
+        else if (strncmp(head, "GET /r2 ", 8) == 0) {
+            snprintf(out, sizeof(out),
+                     "HTTP/1.1 302 Found\r\nLocation: %s/final\r\nContent-Length: 0\r\n\r\n",
+                     rs->url);
+            reply = out;
+        } else
+            reply = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone";
+        if (send_text(s, reply) < 0)
+            return 0;
+    }
+}
+
+/* Read every line of url with a buffer of size bytes, joined by '|' after each call. */
+static void read_lines(ah_client *c, const char *url, size_t size, char *joined, size_t cap)
+{
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, url, &r), 0);
+    char buf[64];
+    ck_assert_uint_le(size, sizeof(buf));
+    joined[0] = '\0';
+    int n;
+    while ((n = ah_client_response_read_line(r, buf, size)) > 0) {
+        ck_assert_uint_eq(strlen(buf), (size_t)n);
+        ck_assert_uint_lt((size_t)n, size);
+        strncat(joined, buf, cap - strlen(joined) - 1);
+        strncat(joined, "|", cap - strlen(joined) - 1);
+    }
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, size), 0); /* the end stays the end */
+    ah_client_response_free(r);
+}
+
+static int main_read_line(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, lines_server, &rs);
+    ah_client *c = ah_client_new(NULL);
+    char joined[256];
+
+    /* a Content-Length body; the last line comes without its newline, CRLF stays */
+    read_lines(c, at(rs.url, "/length"), 64, joined, sizeof(joined));
+    ck_assert_str_eq(joined, "alpha\r\n|beta\n|\n|gamma\n|last|");
+
+    /* a chunked body whose chunks split the lines */
+    read_lines(c, at(rs.url, "/chunked"), 64, joined, sizeof(joined));
+    ck_assert_str_eq(joined, "one\n|two\n|three\n|four\n|");
+
+    /* a line longer than the buffer comes in pieces of size - 1 bytes, as with fgets */
+    read_lines(c, at(rs.url, "/long"), 8, joined, sizeof(joined));
+    ck_assert_str_eq(joined, "0123456|789abcd|efghij\n|xy\n|");
+    read_lines(c, at(rs.url, "/long"), 2, joined, sizeof(joined));
+    ck_assert_uint_eq(strlen(joined), 48); /* one byte at a time */
+
+    /* a buffer without room for a byte is refused */
+    ah_client_response *r;
+    char buf[64];
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/long"), &r), 0);
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, 1), AH_EINVAL);
+    ck_assert_int_eq(ah_client_response_read_line(NULL, buf, sizeof(buf)), AH_EINVAL);
+    ah_client_response_free(r); /* drained: the connection is kept */
+
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_read_line_over_length_and_chunked_bodies) { run_main(main_read_line); }
+END_TEST
+
+static int main_read_line_mixed(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, lines_server, &rs);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    char buf[64];
+    const char *data;
+    size_t len;
+
+    /* read_line reads ahead: read gets the bytes after the line, nothing lost or repeated */
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/length"), &r), 0);
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, sizeof(buf)), 7);
+    ck_assert_str_eq(buf, "alpha\r\n");
+    ck_assert_int_eq(ah_client_response_read(r, buf, 3), 3);
+    ck_assert_int_eq(memcmp(buf, "bet", 3), 0);
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, sizeof(buf)), 2);
+    ck_assert_str_eq(buf, "a\n");
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "\ngamma\nlast");
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, sizeof(buf)), 0);
+    ah_client_response_free(r);
+
+    /* the same over chunks */
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/chunked"), &r), 0);
+    ck_assert_int_eq(ah_client_response_read(r, buf, 1), 1);
+    ck_assert_int_eq(buf[0], 'o');
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, sizeof(buf)), 3);
+    ck_assert_str_eq(buf, "ne\n");
+    ck_assert_int_eq(ah_client_response_read_line(r, buf, 3), 2);
+    ck_assert_str_eq(buf, "tw");
+    ck_assert_int_eq(ah_client_response_read(r, buf, 1), 1);
+    ck_assert_int_eq(buf[0], 'o');
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    ck_assert_str_eq(data, "\nthree\nfour\n");
+    ah_client_response_free(r);
+
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 1);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_read_line_and_read_mix_without_losing_bytes) { run_main(main_read_line_mixed); }
+END_TEST
+
+/* 400 lines gzipped, longer than what read_line reads ahead at a time. */
+static void client_read_line_gzip(world *w)
+{
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_str_eq(ah_client_response_header(r, "Content-Encoding"), "gzip");
+    char buf[128], want[64];
+    int n, lines = 0;
+    while ((n = ah_client_response_read_line(r, buf, sizeof(buf))) > 0) {
+        snprintf(want, sizeof(want), "line %05d: the quick brown fox jumps over it\n", lines++);
+        ck_assert_str_eq(buf, want);
+    }
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(lines, TEXT_REPEAT);
+    ah_client_response_free(r);
+    ah_client_close(c);
+}
+
+START_TEST(test_read_line_over_a_gzip_body) { run_world(client_read_line_gzip); }
+END_TEST
+
+static int main_history(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, lines_server, &rs);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    int status;
+    const char *url, *location;
+
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/r1"), &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ck_assert_str_eq(ah_client_response_url(r), at(rs.url, "/final"));
+    ck_assert_int_eq(ah_client_response_redirects(r), 2);
+    ck_assert_uint_eq(ah_client_response_history_count(r), 2);
+    ck_assert_int_eq(ah_client_response_history_at(r, 0, &status, &url, &location), 0);
+    ck_assert_int_eq(status, 301);
+    ck_assert_str_eq(url, at(rs.url, "/r1"));
+    ck_assert_str_eq(location, "/r2");
+    ck_assert_int_eq(ah_client_response_history_at(r, 1, &status, &url, &location), 0);
+    ck_assert_int_eq(status, 302);
+    ck_assert_str_eq(url, at(rs.url, "/r2"));
+    ck_assert_str_eq(location, at(rs.url, "/final"));
+    ck_assert_int_eq(ah_client_response_history_at(r, 1, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(ah_client_response_history_at(r, 2, &status, &url, &location), AH_EINVAL);
+    ah_client_response_free(r);
+
+    /* no redirect: no history */
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/final"), &r), 0);
+    ck_assert_uint_eq(ah_client_response_history_count(r), 0);
+    ck_assert_int_eq(ah_client_response_history_at(r, 0, &status, NULL, NULL), AH_EINVAL);
+    ah_client_response_free(r);
+
+    /* redirects not followed: the 3xx is the response, with no history */
+    ah_client_request req = {.url = at(rs.url, "/r1"), .max_redirects = -1};
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 301);
+    ck_assert_uint_eq(ah_client_response_history_count(r), 0);
+    ah_client_response_free(r);
+
+    /* a chain cut short by max_redirects frees the hop it had followed (valgrind checks) */
+    req.max_redirects = 0;
+    ah_client_opts o = {.max_redirects = 1};
+    ah_client *c1 = ah_client_new(&o);
+    ah_client_error err;
+    req.error = &err;
+    ck_assert_int_eq(ah_client_fetch(c1, &req, &r), AH_EREDIRECTS);
+    ck_assert_ptr_null(r);
+    ah_client_close(c1);
+
+    ck_assert_uint_eq(ah_client_response_history_count(NULL), 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_redirect_history_lists_each_hop) { run_main(main_history); }
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -2680,6 +2904,12 @@ static Suite *client_suite(void)
     tc = tcase_create("host stats");
     tcase_add_test(tc, test_host_stats_show_open_active_idle_and_waiting_per_host);
     tcase_add_test(tc, test_host_stats_name_the_proxy);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lines and history");
+    tcase_add_test(tc, test_read_line_over_length_and_chunked_bodies);
+    tcase_add_test(tc, test_read_line_and_read_mix_without_losing_bytes);
+    tcase_add_test(tc, test_read_line_over_a_gzip_body);
+    tcase_add_test(tc, test_redirect_history_lists_each_hop);
     suite_add_tcase(s, tc);
     return s;
 }
