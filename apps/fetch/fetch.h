@@ -19,7 +19,8 @@ typedef struct options {
     size_t nheaders;
     char *body; /* -d / --data-binary, malloc'd */
     size_t body_len;
-    int form; /* the body came from -d */
+    int form;                /* the body came from -d */
+    const char *upload_file; /* -T: the body from this file (PUT unless -X) */
     int include, head, follow, insecure, compressed, fail, silent, show_error, verbose;
     int max_redirs;
     const char *cacert;

@@ -40,6 +40,7 @@ static const char usage[] =
     "  -d, --data DATA            request body (@FILE: from a file, CR/LF removed; repeated -d\n"
     "                             are joined with '&'); sends a form Content-Type\n"
     "      --data-binary DATA     request body as is (@FILE: from a file)\n"
+    "  -T, --upload-file FILE     PUT FILE as the body (POST etc. with -X), read as it is sent\n"
     "  -o, --output FILE          write the body to FILE (one -o per URL, in order)\n"
     "  -O, --remote-name          write the body to a file named like the URL's last segment\n"
     "  -i, --include              write the response head before the body\n"
@@ -293,6 +294,7 @@ int main(int argc, char **argv)
         {"header", required_argument, NULL, 'H'},
         {"data", required_argument, NULL, 'd'},
         {"data-binary", required_argument, NULL, O_DATA_BINARY},
+        {"upload-file", required_argument, NULL, 'T'},
         {"output", required_argument, NULL, 'o'},
         {"remote-name", no_argument, NULL, 'O'},
         {"include", no_argument, NULL, 'i'},
@@ -337,7 +339,7 @@ int main(int argc, char **argv)
      * and skipped: one pass. */
     while (rc == 0) {
         int before = optind;
-        c = getopt_long(argc, argv, "+:X:H:d:o:OiILkm:fsSvw:Zb:c:x:hE:", longopts, NULL);
+        c = getopt_long(argc, argv, "+:X:H:d:T:o:OiILkm:fsSvw:Zb:c:x:hE:", longopts, NULL);
         if (c == -1) {
             if (optind >= argc)
                 break;
@@ -357,6 +359,7 @@ int main(int argc, char **argv)
             break;
         case 'd': rc = add_data(&o, optarg, 0); break;
         case O_DATA_BINARY: rc = add_data(&o, optarg, 1); break;
+        case 'T': o.upload_file = optarg; break;
         case 'o': outputs[o.noutputs++] = optarg; break;
         case 'O': o.remote_name = 1; break;
         case 'i': o.include = 1; break;
@@ -420,6 +423,8 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && nurls == 0)
         rc = bad_usage("%s", "no URL given");
+    if (rc == 0 && o.upload_file && o.body)
+        rc = bad_usage("%s", "-T cannot be combined with -d or --data-binary");
     if (rc == 0 && o.cookie_data) {
         if (o.nheaders == MAX_HEADERS)
             rc = bad_usage("more than %s headers", "64");
@@ -438,7 +443,7 @@ int main(int argc, char **argv)
     else if (o.max_redirs == -1)
         o.max_redirs = 1000000; /* curl: -1 means no limit */
     if (!o.method)
-        o.method = o.head ? "HEAD" : o.body ? "POST" : "GET";
+        o.method = o.head ? "HEAD" : o.upload_file ? "PUT" : o.body ? "POST" : "GET";
     if (o.form) {
         int has_type = 0;
         for (size_t i = 0; i < o.nheaders; i++)

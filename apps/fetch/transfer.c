@@ -52,6 +52,8 @@ static int exit_code_of(const ah_client_error *e)
         (strstr(e->message, "proxy URL") || strncmp(e->message, "unsupported proxy", 17) == 0 ||
          strncmp(e->message, "could not resolve proxy", 23) == 0))
         return 5; /* curl's CURLE_COULDNT_RESOLVE_PROXY */
+    if (e->code && e->code != AH_ETIMEDOUT && strstr(e->message, "request body file"))
+        return 26; /* curl's CURLE_READ_ERROR: -T's file cannot be opened or read */
     switch (e->code) {
     case 0: return 0;
     case AH_ETIMEDOUT: return 28;
@@ -180,6 +182,7 @@ static void run_transfer(app *a, worker_ctx *w, xfer *x)
         .body = o->body,
         .body_len = o->body_len,
         .error = &err,
+        .body_file = o->upload_file,
     };
     ah_client_response *r = NULL;
     int rc = ah_client_fetch(a->client, &req, &r);

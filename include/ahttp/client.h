@@ -41,7 +41,7 @@
  * refused: 407 Proxy Authentication Required (proxy http://10.0.0.1:3128)"; its answer to a
  * plain http request (a 407 too) is the response.
  *
- * What is not here (yet): HTTP/2, Expect: 100-continue, request pipelining, HTTPS and SOCKS
+ * What is not here (yet): HTTP/2, request pipelining, HTTPS and SOCKS
  * proxies. */
 #ifndef AHTTP_CLIENT_H
 #define AHTTP_CLIENT_H
@@ -118,6 +118,10 @@ typedef struct ah_client_opts {
      * NUL-terminated and is valid only during the call. Must not await. */
     void (*trace)(void *arg, ah_client_trace_kind kind, const char *text, size_t len);
     void *trace_arg;
+    /** How long a request with expect_continue waits for the server's "100 Continue" (or its
+     * final answer) before it sends the body anyway, as curl's --expect100-timeout [1000 ms];
+     * < 0: no wait (the body goes at once, as if 100 had come). */
+    int64_t expect_timeout_ms;
 } ah_client_opts;
 
 /** Which timer fired when a call returned AH_ETIMEDOUT. */
@@ -184,6 +188,18 @@ typedef struct ah_client_request {
     int max_redirects;      /**< 0: the client's; < 0: follow none; > 0: at most that */
     int64_t timeout_ms;     /**< total for this request; 0: the client's; < 0: none */
     ah_client_error *error; /**< if not NULL, filled in when the fetch fails */
+    /** Or the body from this file (a path; body and body_fn must then be NULL): sent with
+     * Content-Length = its size, read in pieces on the loop's thread pool, never whole into
+     * memory. A file that cannot be opened fails the fetch before anything is sent (-errno, phase
+     * REQUEST, "cannot open the request body file ..."); one that changes size while being sent
+     * fails it with -EIO (phase SEND) and the connection is closed, the body left short. The file
+     * is read again for a 307/308 redirect and for the retry on a stale connection. */
+    const char *body_file;
+    /** 1: send "Expect: 100-continue" with a non-empty body, send the head, and wait (up to the
+     * client's expect_timeout_ms) for "100 Continue" before the body. If the server answers
+     * with a final status instead (417, 401, 413, ...), the body is not sent and that response
+     * is returned; its connection is closed after it. No answer in time: the body goes anyway. */
+    int expect_continue;
 } ah_client_request;
 
 /** Make a client. opts may be NULL; the strings in it are copied. Nothing is connected yet and
@@ -209,7 +225,7 @@ AH_EXPORT void ah_client_close(ah_client *c);
  *  AH_EREDIRECTS, AH_ECLOSED (client closed), AH_ECANCELED, AH_ENOMEM.
  * A request whose connection turns out dead before any byte of the response (a kept-alive
  * connection the server closed) is sent once more on a new connection if it is idempotent
- * (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) and its body is in memory. */
+ * (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) and its body is in memory or in a file. */
 AH_NODISCARD AH_EXPORT int ah_client_fetch(ah_client *c, const ah_client_request *req,
                                            ah_client_response **out);
 

@@ -4,15 +4,23 @@
  * client_response.c, proxies client_proxy.c. */
 #include "client_internal.h"
 
+#include <ahttp/thread.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A producer's body is sent in chunks of at most this size. */
 #define BODY_CHUNK (16 * 1024)
 /* A Cookie header value this long is built on the stack; a longer one takes a malloc. */
 #define COOKIE_STACK 2048
+/* A body file is read (on a pool thread) and sent in pieces of this size. */
+#define FILE_CHUNK (64 * 1024)
 
 /* ---- errors and traces ---- */
 
@@ -104,6 +112,7 @@ ah_client *ah_client_new(const ah_client_opts *opts)
     DEF(max_decompressed, 100 * 1024 * 1024);
     DEF(header_bytes_max, 64 * 1024);
     DEF(header_count_max, 100);
+    DEF(expect_timeout_ms, 1000);
 #undef DEF
     o->idle_timeout_ms = timeout_opt(o->idle_timeout_ms, 30 * 1000);
     o->pool_timeout_ms = timeout_opt(o->pool_timeout_ms, -1);
@@ -299,6 +308,84 @@ static const char *jar_cookies(ah_client *c, const ah_url *u, char *stack, char 
     return *heap;
 }
 
+/* ---- a body from a file ---- */
+
+/* A request body file: opened once per fetch, read again from the start for each send (a
+ * 307/308 hop, a stale-connection retry). Reads run on a pool thread, so a slow disk does not
+ * hold up the loop; the job lives on the heap because an abandoned read (the task cancelled or
+ * past its deadline) still runs to its end, and whoever is last frees it (see file_abandon). */
+typedef struct body_file {
+    int fd;
+    int64_t size; /* at open: the Content-Length sent */
+    /* the job: in */
+    const char *path; /* for the open only */
+    int64_t offset;
+    /* the job: out */
+    ssize_t got; /* bytes read, or -errno */
+    int64_t now; /* the file's size when read */
+    char buf[FILE_CHUNK];
+} body_file;
+
+static int file_open_job(void *arg)
+{
+    body_file *bf = arg;
+    struct stat st;
+    bf->fd = open(bf->path, O_RDONLY | O_CLOEXEC);
+    if (bf->fd < 0) {
+        bf->got = -errno;
+    } else if (fstat(bf->fd, &st) < 0) {
+        bf->got = -errno;
+    } else if (!S_ISREG(st.st_mode)) {
+        bf->got = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* a size we can announce: files only */
+    } else {
+        bf->got = 0;
+        bf->size = bf->now = (int64_t)st.st_size;
+    }
+    bf->path = NULL; /* the caller's string: not to be kept */
+    return 0;
+}
+
+static int file_read_job(void *arg)
+{
+    body_file *bf = arg;
+    struct stat st;
+    int64_t left = bf->size - bf->offset;
+    size_t want = left < (int64_t)sizeof(bf->buf) ? (size_t)left : sizeof(bf->buf);
+    ssize_t n;
+    do
+        n = pread(bf->fd, bf->buf, want, (off_t)bf->offset);
+    while (n < 0 && errno == EINTR);
+    bf->got = n < 0 ? -errno : n;
+    if (n >= 0 && fstat(bf->fd, &st) == 0)
+        bf->now = (int64_t)st.st_size;
+    return 0;
+}
+
+/* A job nobody waits for any more: it is over, so the file can go. */
+static void file_abandon(void *arg)
+{
+    body_file *bf = arg;
+    if (bf->fd >= 0)
+        close(bf->fd);
+    free(bf);
+}
+
+/* Run fn on a pool thread. < 0 if the job was abandoned (*bfp is then NULL: file_abandon has
+ * it), else 0. */
+static int file_job(body_file **bfp, ah_thread_fn fn)
+{
+    int rc = ah_to_thread_ex(fn, *bfp, file_abandon);
+    if (rc < 0)
+        *bfp = NULL;
+    return rc < 0 ? rc : 0;
+}
+
+static void file_close(body_file *bf)
+{
+    if (bf)
+        file_abandon(bf);
+}
+
 /* One request as it goes out. */
 typedef struct outreq {
     const char *method;
@@ -309,7 +396,17 @@ typedef struct outreq {
     size_t body_len;
     ah_client_body_fn body_fn;
     void *body_arg;
+    body_file **file; /* the body from a file (*file), or NULL; NULL'd if a read is abandoned */
+    const char *file_path; /* its name, for messages */
+    int expect_continue;
 } outreq;
+
+/* The request has body bytes to send (what Expect: 100-continue is for). */
+static int has_body_bytes(const outreq *rq)
+{
+    return rq->body_fn || (rq->file && *rq->file && (*rq->file)->size > 0) ||
+           (rq->body && rq->body_len > 0);
+}
 
 static int method_has_body(const char *m)
 {
@@ -397,7 +494,8 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
     for (size_t i = 0; i < rq->nheaders; i++) {
         const char *name = rq->headers[i].name;
         if (strcasecmp(name, "Host") == 0 || strcasecmp(name, "Content-Length") == 0 ||
-            strcasecmp(name, "Transfer-Encoding") == 0)
+            strcasecmp(name, "Transfer-Encoding") == 0 ||
+            (rq->expect_continue && strcasecmp(name, "Expect") == 0))
             continue;
         if (strcasecmp(name, "Connection") == 0 && strcasestr(rq->headers[i].value, "close"))
             *close_after = 1;
@@ -417,8 +515,14 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
     if (cookies)
         buf_header(b, "Cookie", cookies);
     free(cookie_heap);
+    if (rq->expect_continue && has_body_bytes(rq))
+        buf_add(b, "Expect: 100-continue\r\n", 22);
     if (rq->body_fn) {
         buf_header(b, "Transfer-Encoding", "chunked");
+    } else if (rq->file && *rq->file) {
+        char len[24];
+        snprintf(len, sizeof(len), "%lld", (long long)(*rq->file)->size);
+        buf_header(b, "Content-Length", len);
     } else if (rq->body || method_has_body(rq->method)) {
         char len[24];
         snprintf(len, sizeof(len), "%zu", rq->body ? rq->body_len : (size_t)0);
@@ -427,12 +531,85 @@ static void build_head(ah_client *c, const outreq *rq, const ah__proxy *forward,
     buf_add(b, "\r\n", 2);
 }
 
-/* Write the request. A failing producer is described here; I/O errors by the caller. */
-static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *close_after)
+/* After a head with Expect: 100-continue, wait for the server's go-ahead (RFC 9110 §10.1.1).
+ * 1: send the body — an interim 1xx came (left in the buffer: ah__response_read_head skips it)
+ * or nothing came within expect_timeout_ms, when curl sends it anyway since the server may not
+ * know the expectation; 0: a final answer came first, so the body is withheld; < 0: the
+ * connection failed (AH_EEOF with nothing received: a stale connection, as for any request). */
+static int await_continue(ah__fetch *f, ah__cconn *conn)
+{
+    ah_client *c = f->c;
+    if (c->opts.expect_timeout_ms < 0)
+        return 1;
+    int rc = ah_deadline_push(c->opts.expect_timeout_ms);
+    if (rc < 0)
+        return rc;
+    const char *data;
+    size_t len = 0;
+    /* "HTTP/1.1 100" is 12 bytes: enough to tell an interim answer from a final one */
+    rc = ah_stream_peek(conn->stream, 12, &data, &len);
+    int expired = ah_deadline_pop() == 1;
+    if (rc == AH_ETIMEDOUT && expired && !ah__deadline_passed() &&
+        (f->total_until == INT64_MAX || ah_now_ms() < f->total_until)) {
+        ah__client_tracef(c, "no answer to Expect: 100-continue within %lld ms: sending the body",
+                          (long long)c->opts.expect_timeout_ms);
+        return 1;
+    }
+    if (rc == AH_EEOF && len > 0)
+        return 0;           /* a short answer: ah__response_read_head says what is wrong with it */
+    if (rc == AH_ETIMEDOUT) /* not ours: the total, the read timeout, or the caller's */
+        return ah__client_fail(f, rc, AH_CLIENT_PHASE_HEADERS,
+                               ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_READ),
+                               "timed out waiting for 100 Continue from %s", conn->peer);
+    if (rc < 0)
+        return rc;
+    if (memcmp(data, "HTTP/1.", 7) == 0 && data[8] == ' ' && data[9] == '1')
+        return 1;
+    ah__client_tracef(c, "the server answered before 100 Continue: the body is not sent");
+    return 0;
+}
+
+/* Send the file's bytes: exactly the size announced, read in pieces on the pool. Failures of the
+ * file are described here; I/O errors by the caller. */
+static int send_file(ah__fetch *f, ah__cconn *conn, const outreq *rq)
+{
+    int64_t size = (*rq->file)->size;
+    for (int64_t off = 0; off < size;) {
+        (*rq->file)->offset = off;
+        int rc = file_job(rq->file, file_read_job);
+        if (rc < 0)
+            return ah__client_fail(
+                f, rc, AH_CLIENT_PHASE_SEND,
+                ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_NONE),
+                "reading the request body file %s: %s", rq->file_path, ah_strerror(rc));
+        body_file *bf = *rq->file;
+        if (bf->got < 0)
+            return ah__client_fail(f, (int)bf->got, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
+                                   "cannot read the request body file %s: %s", rq->file_path,
+                                   ah_strerror((int)bf->got));
+        /* Content-Length went out with the head: a body of another size would be misframed */
+        if (bf->got == 0 || bf->now != size)
+            return ah__client_fail(f, -EIO, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
+                                   "the request body file %s changed size while being sent "
+                                   "(%lld bytes announced, now %lld)",
+                                   rq->file_path, (long long)size, (long long)bf->now);
+        if ((rc = ah_stream_write(conn->stream, bf->buf, (size_t)bf->got)) < 0)
+            return rc;
+        off += bf->got;
+    }
+    return 0;
+}
+
+/* Write the request. A failing producer or file is described here; I/O errors by the caller.
+ * *body_withheld: the server answered an Expect: 100-continue with a final status, so the body
+ * was not sent (and the connection cannot carry another request). */
+static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *close_after,
+                        int *body_withheld)
 {
     ah_client *c = f->c;
     char stack[1024];
     buf head = {.p = stack, .cap = sizeof(stack)};
+    *body_withheld = 0;
     build_head(c, rq, conn->host->via == AH__VIA_FORWARD ? conn->host->proxy : NULL, &head,
                close_after);
     if (head.oom) {
@@ -445,11 +622,26 @@ static int send_request(ah__fetch *f, ah__cconn *conn, const outreq *rq, int *cl
         c->reused++;
     conn->requests++;
     c->requests++;
-    struct iovec iov[2] = {{head.p, head.len}, {(void *)rq->body, rq->body ? rq->body_len : 0}};
-    int rc = ah_stream_writev(conn->stream, iov, rq->body && rq->body_len ? 2 : 1);
+    int expect = rq->expect_continue && has_body_bytes(rq);
+    int body_now = !expect && rq->body && rq->body_len;
+    struct iovec iov[2] = {{head.p, head.len}, {(void *)rq->body, body_now ? rq->body_len : 0}};
+    int rc = ah_stream_writev(conn->stream, iov, body_now ? 2 : 1);
     buf_free(&head);
-    if (rc < 0 || !rq->body_fn)
+    if (rc < 0)
         return rc;
+    if (expect) {
+        if ((rc = await_continue(f, conn)) <= 0) {
+            *body_withheld = rc == 0;
+            return rc;
+        }
+        if (rq->body && rq->body_len &&
+            (rc = ah_stream_write(conn->stream, rq->body, rq->body_len)) < 0)
+            return rc;
+    }
+    if (rq->file && *rq->file)
+        return send_file(f, conn, rq);
+    if (!rq->body_fn)
+        return 0;
     char *chunk = malloc(BODY_CHUNK + 32);
     if (!chunk)
         return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
@@ -538,9 +730,9 @@ static int exchange(ah__fetch *f, const outreq *rq, ah_client_response **out)
         return rc;
     for (int retried = 0;; retried = 1) {
         int reused = conn->requests > 0;
-        int close_after = 0, any_byte = 0, head_expired = 0;
+        int close_after = 0, any_byte = 0, head_expired = 0, body_withheld = 0;
         ah_client_phase phase = AH_CLIENT_PHASE_SEND;
-        rc = send_request(f, conn, rq, &close_after);
+        rc = send_request(f, conn, rq, &close_after, &body_withheld);
         if (rc == 0) {
             phase = AH_CLIENT_PHASE_HEADERS;
             int pushed = 0;
@@ -549,8 +741,8 @@ static int exchange(ah__fetch *f, const outreq *rq, ah_client_response **out)
                 pushed = rc == 0;
             }
             if (rc == 0)
-                rc = ah__response_read_head(f, conn, strcmp(rq->method, "HEAD") == 0, close_after,
-                                            out, &any_byte);
+                rc = ah__response_read_head(f, conn, strcmp(rq->method, "HEAD") == 0,
+                                            close_after || body_withheld, out, &any_byte);
             if (pushed)
                 head_expired = ah_deadline_pop() == 1;
             if (rc == 0)
@@ -673,7 +865,7 @@ static int add_hop(ah__hop **hops, size_t *n, int status, const ah_url *url, con
 }
 
 static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client_header *headers,
-                           ah_client_response **out)
+                           body_file **file, ah_client_response **out)
 {
     ah_client *c = f->c;
     ah__url_entry *first;
@@ -704,6 +896,9 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
         .body_len = req->body_len,
         .body_fn = req->body_fn,
         .body_arg = req->body_arg,
+        .file = file,
+        .file_path = req->body_file,
+        .expect_continue = req->expect_continue,
     };
     size_t nheaders = req->nheaders;
     ah_client_response *resp = NULL;
@@ -754,6 +949,7 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
             rq.body = NULL;
             rq.body_len = 0;
             rq.body_fn = NULL;
+            rq.file = NULL;
             drop_header(headers, &nheaders, "Content-Type");
             drop_header(headers, &nheaders, "Content-Encoding");
         }
@@ -820,9 +1016,9 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
     if (req->method && !is_token(req->method))
         return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                "bad method \"%s\"", req->method);
-    if (req->body && req->body_fn)
+    if ((req->body != NULL) + (req->body_fn != NULL) + (req->body_file != NULL) > 1)
         return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
-                               "a request has a body or a body producer, not both");
+                               "a request has a body, a body producer or a body file, not two");
     if (req->nheaders && !req->headers)
         return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                "nheaders without headers");
@@ -854,8 +1050,34 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
         pushed = 1;
         f.total_ms = total;
     }
+    /* The file is opened before anything else happens: a wrong path costs no connection. */
+    body_file *file = NULL;
+    if (req->body_file) {
+        if (!(file = calloc(1, sizeof(*file)))) {
+            rc = ah__client_fail(&f, AH_ENOMEM, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                                 "out of memory");
+        } else {
+            file->fd = -1;
+            file->path = req->body_file;
+            if ((rc = file_job(&file, file_open_job)) == 0 && file->got < 0)
+                rc = (int)file->got;
+            if (rc < 0)
+                rc = ah__client_fail(
+                    &f, rc, AH_CLIENT_PHASE_REQUEST,
+                    ah__client_which_timeout(f.total_until, rc, AH_CLIENT_TIMEOUT_NONE),
+                    "cannot open the request body file %s: %s", req->body_file, ah_strerror(rc));
+        }
+        if (rc < 0) {
+            file_close(file);
+            if (pushed)
+                ah__deadline_drop();
+            free(headers);
+            return rc;
+        }
+    }
     ah__client_ref(c);
-    rc = fetch_redirects(&f, req, headers, out);
+    rc = fetch_redirects(&f, req, headers, file ? &file : NULL, out);
+    file_close(file);
     if (pushed)
         ah__deadline_drop();
     free(headers);

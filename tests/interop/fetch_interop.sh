@@ -91,6 +91,16 @@ if start_serve --port 0 --https-port 0 --tls-cert "$certs/server.pem" --tls-key 
     run_fetch -s -w '%{http_code} %{size_download}\n' -d 'a=1' --data-binary '&b=2' \
         "http://127.0.0.1:$port/echo"
     check "-d and --data-binary POST, -w" 0 "^a=1&b=2200 7$"
+    head -c 300000 /dev/urandom >"$work/upload.bin"
+    run_fetch -s -T "$work/upload.bin" -X POST -o "$work/upload.echo" -w '%{http_code}\n' \
+        "http://127.0.0.1:$port/echo"
+    if [ "$rc" = 0 ] && cmp -s "$work/upload.bin" "$work/upload.echo"; then
+        pass "-T FILE -X POST: the file's bytes echoed back"
+    else
+        fail "-T FILE -X POST (exit $rc, or the echo differs)" "$work/out" "$work/err"
+    fi
+    run_fetch -T "$work/no-such-upload" "http://127.0.0.1:$port/echo"
+    check "missing -T file exits 26" 26 "" "no-such-upload"
     run_fetch -L -w '\n%{num_redirects} %{url_effective}\n' "http://127.0.0.1:$port/redirect/2"
     check "-L through ahttp-serve's /redirect/2" 0 "^[0-9] http://127.0.0.1:$port/"
 else

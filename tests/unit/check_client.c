@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2848,6 +2849,435 @@ static int main_history(void *arg)
 START_TEST(test_redirect_history_lists_each_hop) { run_main(main_history); }
 END_TEST
 
+/* ---- request bodies from a file, and Expect: 100-continue ---- */
+
+/* What the upload servers saw, across their connections. */
+typedef struct upload_seen {
+    int requests;
+    int expect_heads;      /* heads carrying Expect: 100-continue */
+    int early_bytes;       /* heads followed by body bytes before the go-ahead */
+    int64_t refused_bytes; /* body bytes that came after a refusal (417) */
+    int conns_done;        /* connections ended */
+    int64_t last_length;   /* the Content-Length of the last request (-1: none) */
+    uint64_t last_hash;    /* and the FNV-1a hash of its body */
+    char last_method[16];
+    char last_path[64];
+} upload_seen;
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+#define FNV_START 14695981039346656037ULL
+
+/* Read a request head, noting its method, path, Content-Length and Expect. > 0, or <= 0 when the
+ * client went away. */
+static int upload_head(ah_stream *s, upload_seen *seen)
+{
+    char head[8192];
+    int n = ah_stream_read_until(s, "\r\n\r\n", 4, head, sizeof(head) - 1);
+    if (n <= 0)
+        return n;
+    head[n] = '\0';
+    seen->requests++;
+    sscanf(head, "%15s %63s", seen->last_method, seen->last_path);
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    seen->last_length = cl ? strtoll(cl + 17, NULL, 10) : -1;
+    if (strcasestr(head, "\r\nExpect: 100-continue\r\n"))
+        seen->expect_heads++;
+    return n;
+}
+
+/* Read the body the head announced, hashing it. 0, or < 0. */
+static int upload_body(ah_stream *s, upload_seen *seen)
+{
+    static char buf[64 * 1024];
+    uint64_t h = FNV_START;
+    for (int64_t left = seen->last_length > 0 ? seen->last_length : 0; left > 0;) {
+        int n = ah_stream_read(s, buf, left < (int64_t)sizeof(buf) ? (size_t)left : sizeof(buf));
+        if (n <= 0)
+            return n < 0 ? n : AH_EEOF;
+        h = fnv1a(h, buf, (size_t)n);
+        left -= n;
+    }
+    seen->last_hash = h;
+    return 0;
+}
+
+/* "<length> <hash>" of what came, as the response body. */
+static int upload_answer(ah_stream *s, const upload_seen *seen)
+{
+    char body[64], resp[160];
+    int n = snprintf(body, sizeof(body), "%lld %016llx", (long long)seen->last_length,
+                     (unsigned long long)seen->last_hash);
+    snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, body);
+    return send_text(s, resp);
+}
+
+/* Takes uploads and says what it got; /from is redirected to /to with 307, /see with 303. */
+static int upload_server(ah_stream *s, int index, void *arg)
+{
+    upload_seen *seen = arg;
+    while (upload_head(s, seen) > 0) {
+        if (upload_body(s, seen) < 0)
+            break;
+        int rc;
+        if (strcmp(seen->last_path, "/from") == 0)
+            rc = send_text(s, "HTTP/1.1 307 Temporary Redirect\r\nLocation: /to\r\n"
+                              "Content-Length: 0\r\n\r\n");
+        else if (strcmp(seen->last_path, "/see") == 0)
+            rc = send_text(s, "HTTP/1.1 303 See Other\r\nLocation: /to\r\n"
+                              "Content-Length: 0\r\n\r\n");
+        else
+            rc = upload_answer(s, seen);
+        if (rc < 0)
+            break;
+    }
+    seen->conns_done++;
+    return 0;
+}
+
+/* A temporary file of len pseudo-random bytes; its path in path (room for 64), its hash in
+ * *hash. */
+static void make_body_file(char *path, size_t len, uint64_t *hash)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, 64, "%.40s/ahttp-body-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    static unsigned char block[64 * 1024];
+    uint32_t x = 2463534242u;
+    *hash = FNV_START;
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < sizeof(block) ? len - done : sizeof(block);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            block[i] = (unsigned char)x;
+        }
+        ck_assert_int_eq(write(fd, block, n), (ssize_t)n);
+        *hash = fnv1a(*hash, block, n);
+        done += n;
+    }
+    close(fd);
+}
+
+/* fetch req and return the response body (malloc'd), checking the status. */
+static char *fetch_body(ah_client *c, ah_client_request *req, int status)
+{
+    ah_client_response *r;
+    int rc = ah_client_fetch(c, req, &r);
+    ck_assert_msg(rc == 0, "%s %s: %s (%s)", req->method, req->url, ah_strerror(rc),
+                  ah_client_last_error(c));
+    ck_assert_int_eq(ah_client_response_status(r), status);
+    const char *data;
+    size_t len;
+    ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+    char *copy = strndup(data, len);
+    ah_client_response_free(r);
+    return copy;
+}
+
+#define FILE_BODY_LEN (3 * 1024 * 1024 + 12345)
+
+static int main_file_body(void *arg)
+{
+    char path[64], want[64];
+    uint64_t hash;
+    make_body_file(path, FILE_BODY_LEN, &hash);
+    snprintf(want, sizeof(want), "%d %016llx", FILE_BODY_LEN, (unsigned long long)hash);
+    upload_seen seen = {0};
+    raw_server rs;
+    raw_start(&rs, upload_server, &seen);
+    ah_client *c = ah_client_new(NULL);
+    const char *methods[] = {"PUT", "POST"};
+    for (int i = 0; i < 2; i++) {
+        ah_client_request req = {.method = methods[i], .url = at(rs.url, "/up"), .body_file = path};
+        char *got = fetch_body(c, &req, 200);
+        ck_assert_str_eq(got, want); /* Content-Length and every byte */
+        ck_assert_str_eq(seen.last_method, methods[i]);
+        free(got);
+    }
+    ck_assert_int_eq(seen.expect_heads, 0); /* off by default */
+
+    /* 307 keeps the method and the body: the file goes again, whole */
+    seen.requests = 0;
+    ah_client_request req = {.method = "POST", .url = at(rs.url, "/from"), .body_file = path};
+    char *got = fetch_body(c, &req, 200);
+    ck_assert_str_eq(got, want);
+    free(got);
+    ck_assert_int_eq(seen.requests, 2);
+    ck_assert_str_eq(seen.last_path, "/to");
+    ck_assert_str_eq(seen.last_method, "POST");
+
+    /* 303 turns it into a GET without a body */
+    req.url = at(rs.url, "/see");
+    got = fetch_body(c, &req, 200);
+    ck_assert_str_eq(got, "-1 cbf29ce484222325"); /* no Content-Length, no bytes */
+    free(got);
+    ck_assert_str_eq(seen.last_method, "GET");
+
+    /* an empty file is an empty body */
+    char empty[64];
+    uint64_t empty_hash;
+    make_body_file(empty, 0, &empty_hash);
+    req = (ah_client_request){.method = "PUT", .url = at(rs.url, "/up"), .body_file = empty};
+    got = fetch_body(c, &req, 200);
+    ck_assert_str_eq(got, "0 cbf29ce484222325");
+    free(got);
+    unlink(empty);
+    ah_client_close(c);
+    raw_stop(&rs);
+    unlink(path);
+    return 0;
+}
+
+START_TEST(test_body_from_a_file_is_sent_with_its_length_and_again_after_307)
+{
+    run_main(main_file_body);
+}
+END_TEST
+
+static int main_missing_file(void *arg)
+{
+    upload_seen seen = {0};
+    raw_server rs;
+    raw_start(&rs, upload_server, &seen);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_error err;
+    ah_client_response *r;
+    ah_client_request req = {.method = "PUT",
+                             .url = at(rs.url, "/up"),
+                             .body_file = "/nonexistent/ahttp-no-such-file",
+                             .error = &err};
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), -ENOENT);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_REQUEST);
+    ck_assert_msg(strstr(err.message, "cannot open the request body file") &&
+                      strstr(err.message, "ahttp-no-such-file"),
+                  "%s", err.message);
+    /* a directory has no size to announce */
+    req.body_file = "/";
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), -EISDIR);
+    /* a body and a file at once */
+    req.body = "x";
+    req.body_len = 1;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_EINVAL);
+    ck_assert_int_eq(ah_sleep(20), 0);
+    ck_assert_int_eq(rs.conns, 0); /* nothing was connected, let alone sent */
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_missing_body_file_fails_before_connecting) { run_main(main_missing_file); }
+END_TEST
+
+/* Cuts the upload's file short as soon as the head is in, then reads what comes. */
+static int truncating_server(ah_stream *s, int index, void *arg)
+{
+    const char *path = arg;
+    if (read_request(s) > 0) {
+        ck_assert_int_eq(truncate(path, 1000), 0);
+        char buf[4096];
+        while (ah_stream_read(s, buf, sizeof(buf)) > 0)
+            ;
+    }
+    return 0;
+}
+
+static int main_file_changes(void *arg)
+{
+    char path[64];
+    uint64_t hash;
+    make_body_file(path, FILE_BODY_LEN, &hash);
+    raw_server rs;
+    raw_start(&rs, truncating_server, path);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_error err;
+    ah_client_response *r;
+    ah_client_request req = {
+        .method = "PUT", .url = at(rs.url, "/up"), .body_file = path, .error = &err};
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), -EIO);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_SEND);
+    ck_assert_msg(strstr(err.message, "changed size while being sent"), "%s", err.message);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0); /* the short body's connection is closed */
+    ah_client_close(c);
+    raw_stop(&rs);
+    unlink(path);
+    return 0;
+}
+
+START_TEST(test_body_file_that_changes_size_fails_the_fetch) { run_main(main_file_changes); }
+END_TEST
+
+/* Says "100 Continue" after a pause (checking that no body came before it), then takes the body. */
+static int continue_server(ah_stream *s, int index, void *arg)
+{
+    upload_seen *seen = arg;
+    while (upload_head(s, seen) > 0) {
+        ck_assert_int_eq(ah_sleep(50), 0);
+        const char *data;
+        char byte;
+        if (ah_stream_buffered(s, &data) > 0 ||
+            recv(ah_stream_fd(s), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+            seen->early_bytes++;
+        if (send_text(s, "HTTP/1.1 100 Continue\r\n\r\n") < 0 || upload_body(s, seen) < 0 ||
+            upload_answer(s, seen) < 0)
+            break;
+    }
+    seen->conns_done++;
+    return 0;
+}
+
+/* Refuses at once with 417, then counts the body bytes that still come until the client
+ * closes (or a second passes). */
+static int refusing_server(ah_stream *s, int index, void *arg)
+{
+    upload_seen *seen = arg;
+    if (upload_head(s, seen) > 0 &&
+        send_text(s, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 4\r\n\r\nnope") == 0 &&
+        ah_deadline_push(1000) == 0) {
+        char buf[4096];
+        int n;
+        while ((n = ah_stream_read(s, buf, sizeof(buf))) > 0)
+            seen->refused_bytes += n;
+        ah_deadline_pop();
+    }
+    seen->conns_done++;
+    return 0;
+}
+
+/* Says nothing until the body has come (a server that does not know the expectation). */
+static int silent_server(ah_stream *s, int index, void *arg)
+{
+    upload_seen *seen = arg;
+    while (upload_head(s, seen) > 0)
+        if (upload_body(s, seen) < 0 || upload_answer(s, seen) < 0)
+            break;
+    seen->conns_done++;
+    return 0;
+}
+
+static char *big_body(size_t len)
+{
+    char *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (char)('a' + i % 26);
+    return b;
+}
+
+static int main_expect_continue(void *arg)
+{
+    enum { LEN = 200 * 1000 };
+    char *body = big_body(LEN);
+    char want[64];
+    snprintf(want, sizeof(want), "%d %016llx", LEN,
+             (unsigned long long)fnv1a(FNV_START, body, LEN));
+
+    /* 100 Continue: the body follows it, the connection stays for the next request */
+    upload_seen seen = {0};
+    raw_server rs;
+    raw_start(&rs, continue_server, &seen);
+    ah_client_opts o = {.expect_timeout_ms = 5000};
+    ah_client *c = ah_client_new(&o);
+    ah_client_request req = {.method = "POST",
+                             .url = at(rs.url, "/up"),
+                             .body = body,
+                             .body_len = LEN,
+                             .expect_continue = 1};
+    int64_t t0 = ah_now_ms();
+    char *got = fetch_body(c, &req, 200);
+    ck_assert_str_eq(got, want);
+    free(got);
+    ck_assert_int_lt(ah_now_ms() - t0, 2000); /* the 100 let it go, not the timeout */
+    ck_assert_int_eq(seen.expect_heads, 1);
+    ck_assert_int_eq(seen.early_bytes, 0);
+    /* a file body waits the same way */
+    char path[64], fwant[64];
+    uint64_t hash;
+    make_body_file(path, 300 * 1000, &hash);
+    snprintf(fwant, sizeof(fwant), "%d %016llx", 300 * 1000, (unsigned long long)hash);
+    req = (ah_client_request){
+        .method = "PUT", .url = at(rs.url, "/up"), .body_file = path, .expect_continue = 1};
+    got = fetch_body(c, &req, 200);
+    ck_assert_str_eq(got, fwant);
+    free(got);
+    unlink(path);
+    ck_assert_int_eq(seen.expect_heads, 2);
+    ck_assert_int_eq(seen.early_bytes, 0);
+    ck_assert_int_eq(rs.conns, 1); /* kept alive across the interim response */
+    /* no body, no expectation */
+    req = (ah_client_request){.method = "GET", .url = at(rs.url, "/up"), .expect_continue = 1};
+    got = fetch_body(c, &req, 200);
+    free(got);
+    ck_assert_int_eq(seen.expect_heads, 2);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    /* 417 at once: that is the answer, no body byte is sent, the connection is not kept (each
+     * server has its own record: the last one's connection tasks may still be ending) */
+    upload_seen refused = {0};
+    raw_start(&rs, refusing_server, &refused);
+    c = ah_client_new(&o);
+    req = (ah_client_request){.method = "PUT",
+                              .url = at(rs.url, "/up"),
+                              .body = body,
+                              .body_len = LEN,
+                              .expect_continue = 1};
+    got = fetch_body(c, &req, 417);
+    ck_assert_str_eq(got, "nope");
+    free(got);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0);
+    for (int i = 0; i < 200 && !refused.conns_done; i++)
+        ck_assert_int_eq(ah_sleep(10), 0);
+    ck_assert_int_eq(refused.conns_done, 1);
+    ck_assert_int_eq(refused.expect_heads, 1);
+    ck_assert_int_eq(refused.refused_bytes, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    /* no answer: the body goes after expect_timeout_ms */
+    upload_seen silent = {0};
+    raw_start(&rs, silent_server, &silent);
+    o.expect_timeout_ms = 200;
+    c = ah_client_new(&o);
+    req = (ah_client_request){.method = "POST",
+                              .url = at(rs.url, "/up"),
+                              .body = body,
+                              .body_len = LEN,
+                              .expect_continue = 1};
+    t0 = ah_now_ms();
+    got = fetch_body(c, &req, 200);
+    ck_assert_str_eq(got, want);
+    free(got);
+    ck_assert_int_ge(ah_now_ms() - t0, 180);
+    ck_assert_int_eq(silent.expect_heads, 1);
+    ah_client_close(c);
+    raw_stop(&rs);
+    free(body);
+    return 0;
+}
+
+START_TEST(test_expect_continue_waits_for_100_and_withholds_the_body_on_refusal)
+{
+    run_main(main_expect_continue);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -2888,6 +3318,10 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_gzip_and_deflate_bodies_are_decoded);
     tcase_add_test(tc, test_decompression_and_body_caps);
     tcase_add_test(tc, test_bytes_received_counts_the_body_as_sent_before_decoding);
+    tcase_add_test(tc, test_body_from_a_file_is_sent_with_its_length_and_again_after_307);
+    tcase_add_test(tc, test_missing_body_file_fails_before_connecting);
+    tcase_add_test(tc, test_body_file_that_changes_size_fails_the_fetch);
+    tcase_add_test(tc, test_expect_continue_waits_for_100_and_withholds_the_body_on_refusal);
     suite_add_tcase(s, tc);
     tc = tcase_create("tls");
     tcase_add_test(tc, test_tls_with_verification);
