@@ -2864,6 +2864,15 @@ typedef struct upload_seen {
     char last_path[64];
 } upload_seen;
 
+/* The raw server's connection tasks write into an upload_seen on the test's stack: before it
+ * goes (and before raw_stop), wait (bounded) until every connection they took has ended. */
+static void uploads_end(const raw_server *rs, const upload_seen *seen)
+{
+    for (int i = 0; i < 400 && seen->conns_done < rs->conns; i++)
+        (void)ah_sleep(5);
+    ck_assert_int_eq(seen->conns_done, rs->conns);
+}
+
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -3032,6 +3041,7 @@ static int main_file_body(void *arg)
     free(got);
     unlink(empty);
     ah_client_close(c);
+    uploads_end(&rs, &seen);
     raw_stop(&rs);
     unlink(path);
     return 0;
@@ -3074,6 +3084,7 @@ static int main_missing_file(void *arg)
     ah_client_get_stats(c, &st);
     ck_assert_uint_eq(st.connections_made, 0);
     ah_client_close(c);
+    uploads_end(&rs, &seen);
     raw_stop(&rs);
     return 0;
 }
@@ -3224,6 +3235,7 @@ static int main_expect_continue(void *arg)
     free(got);
     ck_assert_int_eq(seen.expect_heads, 2);
     ah_client_close(c);
+    uploads_end(&rs, &seen);
     raw_stop(&rs);
 
     /* 417 at once: that is the answer, no body byte is sent, the connection is not kept (each
@@ -3248,6 +3260,7 @@ static int main_expect_continue(void *arg)
     ck_assert_int_eq(refused.expect_heads, 1);
     ck_assert_int_eq(refused.refused_bytes, 0);
     ah_client_close(c);
+    uploads_end(&rs, &refused);
     raw_stop(&rs);
 
     /* no answer: the body goes after expect_timeout_ms */
@@ -3267,6 +3280,7 @@ static int main_expect_continue(void *arg)
     ck_assert_int_ge(ah_now_ms() - t0, 180);
     ck_assert_int_eq(silent.expect_heads, 1);
     ah_client_close(c);
+    uploads_end(&rs, &silent);
     raw_stop(&rs);
     free(body);
     return 0;
