@@ -133,6 +133,38 @@ int ah__client_fail(ah__fetch *f, int code, ah_client_phase phase, ah_client_tim
  * codes NONE. */
 ah_client_timeout ah__client_which_timeout(int64_t total_until, int rc, ah_client_timeout which);
 
+/* ---- the request on the wire (client_request.c) ---- */
+
+/* A request body file, opened once per fetch and read again for each send. */
+typedef struct ah__body_file ah__body_file;
+
+/* One request as it goes out. */
+typedef struct ah__outreq {
+    const char *method;
+    const ah_url *url;
+    const ah_client_header *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    ah_client_body_fn body_fn;
+    void *body_arg;
+    ah__body_file **file; /* the body from a file (*file), or NULL; NULL'd if a read is abandoned */
+    const char *file_path; /* its name, for messages */
+    int expect_continue;
+} ah__outreq;
+
+/* Open path for a request body (on a pool thread): 0 and *out, or < 0 (-errno, AH_ENOMEM). */
+int ah__body_file_open(const char *path, ah__body_file **out);
+/* Close it (NULL is ignored). */
+void ah__body_file_close(ah__body_file *bf);
+/* A method name or header field name (an RFC 9110 token), and a header field value. */
+int ah__client_is_token(const char *s);
+int ah__client_is_field_value(const char *s);
+/* Write rq's head and body on conn (waiting for 100 Continue first if asked). *close_after: the
+ * request says Connection: close; *body_withheld: a final answer came before the body. */
+int ah__client_send_request(ah__fetch *f, ah__cconn *conn, const ah__outreq *rq, int *close_after,
+                            int *body_withheld);
+
 /* A connection for u: an idle one that is still alive, else a new one (waiting at the limits,
  * then connecting and doing the TLS handshake). */
 int ah__pool_get(ah__fetch *f, const ah_url *u, ah__cconn **out);
