@@ -63,7 +63,13 @@ make -C "$build" -s -j"$jobs"
 
 if [ "$mode" = run ]; then
     [ $# -gt 0 ] || set -- --host 127.0.0.1 --port 8080 --root "$top/docs"
-    echo "quickstart: starting ahttp-serve $* (try: curl http://127.0.0.1:8080/hello; Ctrl-C stops it)"
+    # the address to suggest: the --host and --port given, else ahttp-serve's defaults
+    host=127.0.0.1 port=8080 prev=
+    for a in "$@"; do
+        case "$prev" in --host) [ "$a" = "*" ] || host=$a ;; --port) port=$a ;; esac
+        prev=$a
+    done
+    echo "quickstart: starting ahttp-serve $* (try: curl http://$host:$port/hello; Ctrl-C stops it)"
     exec "$build/apps/ahttp-serve" "$@"
 fi
 
