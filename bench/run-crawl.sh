@@ -38,23 +38,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$tmp/measure.py" <<'EOF'
-import os, sys, time
-out, argv = sys.argv[1], sys.argv[2:]
-log = os.open(out + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-t0 = time.monotonic()
-pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
-    (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)])
-_, status, ru = os.wait4(pid, 0)
-wall = time.monotonic() - t0
-with open(out, "w") as f:
-    f.write(f"{wall:.4f} {ru.ru_utime + ru.ru_stime:.4f} {ru.ru_maxrss} "
-            f"{os.waitstatus_to_exitcode(status)}\n")
-EOF
 measure() {
     local out=$1
     shift
-    taskset -c 1 timeout 300 "$py" "$tmp/measure.py" "$out" "$@" || true
+    taskset -c 1 timeout 300 "$py" "$here/measure.py" "$out" "$@" || true
 }
 
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
