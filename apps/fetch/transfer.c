@@ -75,6 +75,8 @@ static int exit_code_of(const ah_client_error *e)
     case AH_CLIENT_PHASE_POOL: return 7;
     case AH_CLIENT_PHASE_TLS: return strncmp(e->message, "TLS setup", 9) == 0 ? 77 : 35;
     case AH_CLIENT_PHASE_SEND: return 55;
+    case AH_CLIENT_PHASE_HEADERS:
+        return e->code == AH_EPROTO_HTTP ? 8 : 56; /* curl's CURLE_WEIRD_SERVER_REPLY */
     case AH_CLIENT_PHASE_REDIRECT: return e->code == AH_EREDIRECTS ? 47 : 1;
     case AH_CLIENT_PHASE_BODY:
         if (e->code == AH_EPROTO_HTTP && strstr(e->message, "compressed"))

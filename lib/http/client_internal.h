@@ -192,6 +192,12 @@ void ah__client_tracef(ah_client *c, const char *fmt, ...) __attribute__((format
  * connection that dies before that is stale). On success the response owns conn. */
 int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int request_close,
                            ah_client_response **out, int *any_byte);
+/* Read a response from s (taken over) as if it came on a pooled connection, without a request
+ * or the pool: how the response-parsing fuzzer drives the client over an in-memory transport.
+ * The response's body reads, header accessors and ah_client_response_free work as usual. 0 and
+ * *out, or < 0 (s closed). */
+int ah__response_read_stream(ah_client *c, ah_stream *s, int head_request,
+                             ah_client_response **out);
 /* Set what the response reports: the final URL, either url (taken over and zeroed) or, when
  * url is NULL, shared's (a reference is taken), formatted only if ah_client_response_url asks;
  * and the redirect count. */

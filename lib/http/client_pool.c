@@ -654,6 +654,10 @@ int ah__pool_reconnect(ah__fetch *f, const ah_url *u, ah__cconn *conn)
 void ah__pool_put(ah_client *c, ah__cconn *conn, int reusable)
 {
     ah__chost *h = conn->host;
+    if (!h) { /* a connection from outside the pool (ah__response_read_stream) */
+        conn_destroy(conn, 0);
+        return;
+    }
     if (reusable && !c->closing && c->opts.idle_timeout_ms > 0) {
         /* The stream keeps its (empty) read buffer: the next request on this connection comes
          * microseconds later as a rule, and freeing it here made every reuse malloc 16 KiB

@@ -33,7 +33,9 @@ struct ah_client_response {
     size_t reason_len;
     int head_request;
     int skip_body;
-    int parse_error; /* an AH_E* code a callback failed with */
+    int parse_error;       /* an AH_E* code a callback failed with */
+    const char *parse_why; /* and why, for the message */
+    int head_complete;     /* llhttp has called on_headers_complete */
     /* trailers of a chunked body: "name\0value\0" pairs */
     char *trailers;
     size_t trailers_len, trailers_cap, ntrailers;
@@ -50,7 +52,7 @@ struct ah_client_response {
     int keep_alive;
     llhttp_t parser;
     char *out; /* on_body copies decoded chunk data here */
-    size_t out_len;
+    size_t out_len, out_cap;
     int msg_complete;
     /* Content-Encoding */
     ah__inflate *dec;
@@ -75,9 +77,19 @@ struct ah_client_response {
     ah_client_error err;
 };
 
-/* ---- llhttp callbacks ---- */
+/* ---- llhttp callbacks ----
+ * They refuse to run in a state they should not be called in (a body before the head is complete
+ * and a buffer is there to take it, a second end of message) instead of trusting llhttp with our
+ * memory: that trust is what a bare CR once turned into a crash. */
 
 static ah_client_response *resp_of(llhttp_t *p) { return p->data; }
+
+static int refuse(ah_client_response *r, const char *why)
+{
+    r->parse_error = AH_EPROTO_HTTP;
+    r->parse_why = why;
+    return -1;
+}
 
 static int has_space(const char *at, size_t len)
 {
@@ -124,10 +136,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     ah_client_response *r = resp_of(p);
     /* llhttp 8.1 lets "Name :" through; RFC 9112 §5.1 says reject. */
-    if (has_space(at, len)) {
-        r->parse_error = AH_EPROTO_HTTP;
-        return -1;
-    }
+    if (has_space(at, len))
+        return refuse(r, "whitespace before a header's colon");
     if (r->in_trailers) {
         /* trailer bytes come straight from the stream buffer, maybe in pieces: copy them */
         if (r->trailer_state != 1) {
@@ -192,6 +202,9 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     ah_client_response *r = resp_of(p);
+    if (r->head_complete)
+        return refuse(r, "a second end of the head");
+    r->head_complete = 1;
     int status = p->status_code;
     /* RFC 9112 §6.3: no body after HEAD, 1xx, 204 and 304, whatever the headers say */
     if (r->head_request || status < 200 || status == 204 || status == 304) {
@@ -205,6 +218,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     ah_client_response *r = resp_of(p);
     /* the reader feeds no more input than it has room for output */
+    if (!r->head_complete || r->msg_complete || !r->out || len > r->out_cap - r->out_len)
+        return refuse(r, "body bytes where none belong");
     memcpy(r->out + r->out_len, at, len);
     r->out_len += len;
     return 0;
@@ -212,7 +227,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 static int on_message_complete(llhttp_t *p)
 {
-    resp_of(p)->msg_complete = 1;
+    ah_client_response *r = resp_of(p);
+    if (!r->head_complete || r->msg_complete)
+        return refuse(r, "the end of a message where none belongs");
+    r->msg_complete = 1;
     return HPE_PAUSED; /* nothing after the message is ours to parse */
 }
 
@@ -234,32 +252,34 @@ static void init_settings(void)
 /* ---- the head ---- */
 
 /* Find the end of the head in the stream (reading more as needed): *head_len bytes including
- * the empty line. AH_EEOF if the connection ended before any byte. */
-static int find_head(ah__fetch *f, ah_stream *s, size_t max, size_t *head_len, int *any_byte)
+ * the empty line, *lines lines (the status line and the empty line counted). AH_EEOF if the
+ * connection ended before any byte. */
+static int find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, size_t *head_len,
+                     size_t *lines, int *any_byte)
 {
-    size_t scanned = 0;
+    const ah__head_limits lim = {o->header_bytes_max, o->header_bytes_max, o->header_count_max};
+    ah__head_scan hs = {0};
     for (;;) {
         const char *data;
         size_t have = ah_stream_buffered(s, &data);
         if (have)
             *any_byte = 1;
-        size_t limit = have < max ? have : max;
-        for (size_t i = scanned; i < limit; i++) {
-            if (data[i] != '\n')
-                continue;
-            if (i == 0 || data[i - 1] != '\r')
-                return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS,
-                                       AH_CLIENT_TIMEOUT_NONE,
-                                       "malformed response: bare LF in the head");
-            if (i >= 3 && data[i - 2] == '\n' && data[i - 3] == '\r') {
-                *head_len = i + 1;
-                return 0;
-            }
+        int rc = ah__head_scan_run(&hs, data, have, &lim);
+        if (rc == 1) {
+            *head_len = hs.head_len;
+            *lines = hs.lines;
+            return 0;
         }
-        scanned = limit;
-        if (have >= max)
+        if (rc == AH__HEAD_TOO_MANY)
             return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                                   "response head larger than %zu bytes", max);
+                                   "response has more than %zu header lines", o->header_count_max);
+        if (rc == AH__HEAD_TOO_BIG || rc == AH__HEAD_FIRST_LINE_TOO_LONG)
+            return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                                   "response head larger than %zu bytes", o->header_bytes_max);
+        if (rc < 0)
+            return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS,
+                                   AH_CLIENT_TIMEOUT_NONE, "malformed response: %s in the head",
+                                   ah__head_error_text(rc));
         int n = ah_stream_fill(s);
         if (n == 0 || n == AH_ETLS_TRUNCATED) {
             if (!have)
@@ -268,25 +288,12 @@ static int find_head(ah__fetch *f, ah_stream *s, size_t max, size_t *head_len, i
                                    AH_CLIENT_TIMEOUT_NONE,
                                    "connection closed in the middle of the response head");
         }
+        if (n == AH_ETOOBIG)
+            return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                                   "response head larger than %zu bytes", o->header_bytes_max);
         if (n < 0)
             return n;
     }
-}
-
-/* What llhttp 8.1 accepts in strict mode and we must not: obs-fold (a line starting with
- * whitespace). Counts the header lines. */
-static int precheck(const char *head, size_t len, size_t *header_lines)
-{
-    size_t lines = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (head[i] != '\n')
-            continue;
-        lines++;
-        if (i + 1 < len && (head[i + 1] == ' ' || head[i + 1] == '\t'))
-            return -1;
-    }
-    *header_lines = lines >= 2 ? lines - 2 : 0; /* minus the status line and the empty line */
-    return 0;
 }
 
 static void response_discard(ah_client_response *r)
@@ -307,8 +314,8 @@ static void response_discard(ah_client_response *r)
 }
 
 /* Parse one head of head_len bytes at the front of the stream into a new response. */
-static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, int head_request,
-                      ah_client_response **out)
+static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, size_t lines,
+                      int head_request, ah_client_response **out)
 {
     ah_client *c = f->c;
     const char *data;
@@ -331,17 +338,7 @@ static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, int head_r
     memcpy(r->peer, conn->peer, peer_len);
     r->peer[peer_len] = '\0';
 
-    size_t lines;
-    if (precheck(r->head, head_len, &lines) < 0) {
-        response_discard(r);
-        return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                               "malformed response: obsolete line folding in the head");
-    }
-    if (lines > c->opts.header_count_max) {
-        response_discard(r);
-        return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                               "response has more than %zu header lines", c->opts.header_count_max);
-    }
+    lines = lines >= 2 ? lines - 2 : 0; /* the header lines: not the status or the empty line */
     r->header_cap = lines;
     if (lines && !(r->headers = calloc(lines, sizeof(*r->headers)))) {
         response_discard(r);
@@ -352,11 +349,14 @@ static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, int head_r
     llhttp_init(&r->parser, HTTP_RESPONSE, &settings);
     r->parser.data = r;
     llhttp_errno_t err = llhttp_execute(&r->parser, r->head, head_len);
+    if (err == HPE_OK && !r->head_complete)
+        err = HPE_INTERNAL; /* llhttp wants more of a head the scanner found complete */
     if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
         int code = r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
-        const char *why = r->parse_error == AH_ETOOBIG       ? "too many header lines"
-                          : r->parse_error == AH_EPROTO_HTTP ? "whitespace before a header's colon"
-                                                             : llhttp_get_error_reason(&r->parser);
+        const char *why = r->parse_error == AH_ETOOBIG ? "too many header lines"
+                          : r->parse_why               ? r->parse_why
+                          : err == HPE_INTERNAL        ? "the head ends where it should not"
+                                                       : llhttp_get_error_reason(&r->parser);
         response_discard(r);
         return ah__client_fail(f, code, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
                                "malformed response: %s", why ? why : "parse error");
@@ -414,11 +414,11 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
     ah_client_response *r = NULL;
     *out = NULL;
     for (;;) {
-        size_t head_len = 0;
-        int rc = find_head(f, conn->stream, c->opts.header_bytes_max, &head_len, any_byte);
+        size_t head_len = 0, lines = 0;
+        int rc = find_head(f, conn->stream, &c->opts, &head_len, &lines, any_byte);
         if (rc < 0)
             return rc;
-        if ((rc = parse_head(f, conn, head_len, head_request, &r)) < 0)
+        if ((rc = parse_head(f, conn, head_len, lines, head_request, &r)) < 0)
             return rc;
         if (r->status >= 200 || r->status == 101)
             break;
@@ -426,6 +426,18 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
     }
 
     unsigned flags = r->parser.flags;
+    /* Only "chunked" alone is a transfer coding we decode: with another one (gzip, chunked) the
+     * bytes handed out would not be the body, and close-delimited framing of an unknown coding
+     * is a guess another hop may not share. */
+    if ((flags & F_TRANSFER_ENCODING) && !r->skip_body && r->status != 101 &&
+        (!(flags & F_CHUNKED) ||
+         ah__headers_check_transfer_encoding(r->headers, r->nheaders) < 0)) {
+        char te[64];
+        snprintf(te, sizeof(te), "%s", ah_client_response_header(r, "Transfer-Encoding"));
+        response_discard(r);
+        return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
+                               "malformed response: unsupported transfer coding \"%s\"", te);
+    }
     if (flags & F_CONTENT_LENGTH)
         r->content_length = (int64_t)r->parser.content_length;
     if (r->skip_body || r->status == 101) {
@@ -456,6 +468,25 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
         finish_body(r);
     *out = r;
     return 0;
+}
+
+int ah__response_read_stream(ah_client *c, ah_stream *s, int head_request, ah_client_response **out)
+{
+    *out = NULL;
+    ah__cconn *conn = calloc(1, sizeof(*conn));
+    if (!conn) {
+        ah_stream_close(s);
+        return AH_ENOMEM;
+    }
+    conn->stream = s;
+    snprintf(conn->peer, sizeof(conn->peer), "stream");
+    ah_client_error err = {0};
+    ah__fetch f = {c, INT64_MAX, 0, &err, 0};
+    int any_byte = 0;
+    int rc = ah__response_read_head(&f, conn, head_request, 0, out, &any_byte);
+    if (rc < 0)
+        ah__pool_put(c, conn, 0);
+    return rc;
 }
 
 void ah__response_set_origin(ah_client_response *r, ah_url *url, ah__url_entry *shared,
@@ -545,9 +576,11 @@ static int raw_read(ah_client_response *r, char *buf, size_t len)
         size_t feed = have < len ? have : len;
         r->out = buf;
         r->out_len = 0;
+        r->out_cap = feed;
         long used = ah__llhttp_feed(&r->parser, data, feed);
         size_t got = r->out_len;
         r->out = NULL;
+        r->out_cap = 0;
         if (used < 0) {
             int rc = r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
             if (got == 0)

@@ -37,6 +37,47 @@ typedef struct ah__header {
 
 #define AH__MAX_PARAMS 16
 
+/* ---- the head scanner (message.c) ---- */
+
+/* Limits a head is scanned against. */
+typedef struct ah__head_limits {
+    size_t first_line_max;   /* request or status line, CRLF included */
+    size_t header_bytes_max; /* the header lines after it, the empty line included */
+    size_t header_count_max; /* header lines */
+} ah__head_limits;
+
+/* Scanning state for one head; zero it before the first call. */
+typedef struct ah__head_scan {
+    size_t scanned;    /* bytes checked: always a line boundary */
+    size_t first_line; /* length of the start line with its CRLF, once complete */
+    size_t lines;      /* complete lines so far, the start line included */
+    size_t head_len;   /* the head's length with its empty line, once found */
+} ah__head_scan;
+
+/* Why a head is refused (ah__head_scan_run's negative results). */
+enum {
+    AH__HEAD_BARE_LF = -1,
+    AH__HEAD_BARE_CR = -2,
+    AH__HEAD_OBS_FOLD = -3,
+    AH__HEAD_EMPTY_FIRST_LINE = -4,
+    AH__HEAD_FIRST_LINE_TOO_LONG = -5,
+    AH__HEAD_TOO_BIG = -6,
+    AH__HEAD_TOO_MANY = -7,
+};
+
+/* Scan the buffered bytes data[0..len) (the same buffer, grown, on each call) for the end of a
+ * head. Returns 1 once it is found (hs->head_len, hs->lines), 0 if more bytes are needed, or an
+ * AH__HEAD_* code: a CR not followed by LF or an LF not after a CR anywhere in the head, a header
+ * line starting with whitespace (obs-fold), or a limit passed. */
+int ah__head_scan_run(ah__head_scan *hs, const char *data, size_t len, const ah__head_limits *lim);
+/* A phrase for an AH__HEAD_* code ("a CR not followed by LF"). */
+const char *ah__head_error_text(int code);
+/* 1 if a Transfer-Encoding value is "chunked" alone (any case, optional whitespace). */
+int ah__transfer_encoding_is_chunked(const char *value);
+/* 0 if the Transfer-Encoding lines among headers (NUL-terminated) amount to nothing or to
+ * "chunked" alone, -1 for any other coding or list: ahttp decodes no other transfer coding. */
+int ah__headers_check_transfer_encoding(const ah__header *headers, size_t n);
+
 struct ah_server;
 struct ah__worker;
 struct ah__conn;
@@ -65,7 +106,8 @@ struct ah_request {
     int body_done;
     uint64_t body_read;
     size_t body_max;
-    llhttp_t parser; /* decodes chunked bodies, carries on from the head */
+    int head_complete; /* llhttp has called on_headers_complete */
+    llhttp_t parser;   /* decodes chunked bodies, carries on from the head */
     /* on_body hands decoded bytes here */
     char *body_out;
     size_t body_out_len, body_out_cap;
@@ -133,10 +175,10 @@ typedef struct ah__conn {
     } peer;
 } ah__conn;
 
-/* Parse a request head of head_len bytes (ending in CRLF CRLF) copied into the arena.
- * Returns 0, or the HTTP status to refuse it with (400, 414, 431, 501, 505). */
-int ah__request_parse_head(ah_request *req, char *head, size_t head_len,
-                           const ah_server_opts *opts);
+/* Parse a request head of head_len bytes (ending in CRLF CRLF) copied into the arena, which
+ * ah__head_scan_run has accepted as `lines` lines. Returns 0, or the HTTP status to refuse it
+ * with (400, 431, 501, 505). */
+int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t lines);
 
 /* Feed len bytes of a message body to llhttp. Returns how many it used: fewer than len when a
  * callback paused it at the end of the message (the parser is then resumed, ready for the next

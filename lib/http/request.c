@@ -63,10 +63,30 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* The callbacks below refuse to run in a state they should not be called in (a body before
+ * the head is complete and a buffer is there to take it, a second end of message) instead of
+ * trusting llhttp with our memory: that trust is what a bare CR once turned into a crash. */
+
+static int on_headers_complete(llhttp_t *p)
+{
+    ah_request *r = req_of(p);
+    if (r->head_complete) {
+        r->parse_error = 400;
+        return -1;
+    }
+    r->head_complete = 1;
+    return 0;
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     ah_request *r = req_of(p);
     /* The caller feeds at most as many input bytes as it has room for output. */
+    if (!r->head_complete || r->msg_complete || !r->body_out ||
+        len > r->body_out_cap - r->body_out_len) {
+        r->parse_error = 400;
+        return -1;
+    }
     memcpy(r->body_out + r->body_out_len, at, len);
     r->body_out_len += len;
     return 0;
@@ -74,7 +94,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 static int on_message_complete(llhttp_t *p)
 {
-    req_of(p)->msg_complete = 1;
+    ah_request *r = req_of(p);
+    if (!r->head_complete || r->msg_complete) {
+        r->parse_error = 400;
+        return -1;
+    }
+    r->msg_complete = 1;
     return HPE_PAUSED; /* whatever follows is the next pipelined request */
 }
 
@@ -88,6 +113,7 @@ static void init_settings(void)
     settings.on_url = on_url;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
 }
@@ -129,36 +155,13 @@ static char *decode(ah__arena *a, const char *src, size_t len, int plus_space)
     return out;
 }
 
-/* What llhttp 8.1 accepts in strict mode and we must not: bare LF line ends and obs-fold
- * (a header line starting with whitespace). Also measures the request line. */
-static int precheck(const char *head, size_t len, const ah_server_opts *opts, size_t *lines)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (head[i] != '\n')
-            continue;
-        if (i == 0 || head[i - 1] != '\r')
-            return 400;
-        if (n == 0 && i + 1 > opts->request_line_max)
-            return 414;
-        n++;
-        if (i + 1 < len && (head[i + 1] == ' ' || head[i + 1] == '\t'))
-            return 400;
-    }
-    *lines = n;
-    return 0;
-}
-
-int ah__request_parse_head(ah_request *req, char *head, size_t head_len, const ah_server_opts *opts)
+int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t lines)
 {
     pthread_once(&settings_once, init_settings);
-    size_t lines;
-    int status = precheck(head, head_len, opts, &lines);
-    if (status)
-        return status;
-    /* lines counts the request line and the empty last line too */
-    if (lines < 2 || lines - 2 > opts->header_count_max)
-        return lines < 2 ? 400 : 431;
+    /* lines counts the request line and the empty last line too; the scanner has checked the
+     * count against the limit and every line ending */
+    if (lines < 2)
+        return 400;
     req->header_cap = lines - 2;
     req->headers =
         req->header_cap ? ah__arena_alloc(req->arena, req->header_cap * sizeof(ah__header)) : NULL;
@@ -171,7 +174,10 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, const a
         return req->parse_error ? req->parse_error : 400;
     if (err == HPE_PAUSED_UPGRADE)
         req->msg_complete = 1;
-    if (!req->method_at || !req->url_at)
+    /* llhttp must have consumed exactly the head: anything else means it framed the bytes
+     * differently from the scanner, and we trust neither framing then */
+    if (!req->head_complete || !req->method_at || !req->url_at ||
+        (err == HPE_PAUSED && llhttp_get_error_pos(&req->parser) != head + head_len))
         return 400;
 
     /* NUL-terminate the spans in place: llhttp is done with the bytes after them. */
@@ -230,8 +236,15 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, const a
         req->content_length = 0;
         req->body_done = 1;
     }
-    if (req->parser.flags & F_TRANSFER_ENCODING && !(req->parser.flags & F_CHUNKED))
-        return 400; /* a request body must be chunked if Transfer-Encoding is present */
+    /* RFC 9112 §6.1: a coding the server does not understand gets 501. ahttp decodes only
+     * chunked, so "gzip, chunked" or "identity, chunked" would hand the handler bytes it cannot
+     * read (and another hop may frame them differently). */
+    if (req->parser.flags & F_TRANSFER_ENCODING) {
+        if (!(req->parser.flags & F_CHUNKED))
+            return 400; /* §6.3: chunked not last, the length cannot be known */
+        if (ah__headers_check_transfer_encoding(req->headers, req->nheaders) < 0)
+            return 501;
+    }
     req->keep_alive = llhttp_should_keep_alive(&req->parser);
     const char *expect = ah_request_header(req, "Expect");
     if (expect) {

@@ -463,6 +463,42 @@ int ah_server_serve(ah_server *srv)
     return rc;
 }
 
+int ah__server_serve_stream(ah_server *srv, ah_stream *s)
+{
+    if (!srv || !s || !ah_task_current()) {
+        ah_stream_close(s);
+        return AH_EINVAL;
+    }
+    ah__worker *w = calloc(1, sizeof(*w));
+    if (!w || !(w->slot = ah_event_new()) || !(w->drained = ah_event_new())) {
+        if (w)
+            ah_event_free(w->slot);
+        free(w);
+        ah_stream_close(s);
+        return AH_ENOMEM;
+    }
+    w->srv = srv;
+    w->loop = ah_loop_current();
+    w->efd = -1;
+    evtimer_assign(&w->idle_timer, ah_loop_base(w->loop), ah__idle_expired, w);
+    struct sockaddr_storage peer = {0};
+    struct sockaddr_in *in = (struct sockaddr_in *)&peer;
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ah__conn_start(w, s, &peer, NULL);
+    int rc = 0;
+    while (w->nconns && rc == 0) { /* ah__conn_free sets slot as the connection goes */
+        ah_event_clear(w->slot);
+        if (w->nconns)
+            rc = ah_event_wait(w->slot, -1);
+    }
+    event_del(&w->idle_timer);
+    ah_event_free(w->slot);
+    ah_event_free(w->drained);
+    free(w);
+    return rc;
+}
+
 void ah_server_shutdown(ah_server *srv, int64_t grace_ms)
 {
     pthread_mutex_lock(&srv->lock);

@@ -56,7 +56,8 @@ void ah__conn_start(ah__worker *w, ah_stream *s, const struct sockaddr_storage *
     c->w = w;
     c->loop = w->loop;
     c->stream = s;
-    c->sock = ah_stream_io(s);
+    /* the socket beneath, for parking an idle connection; none for other transports */
+    c->sock = ah__stream_ops(s) == &ah__sock_ops ? ah_stream_io(s) : NULL;
     c->tls_ctx = tls;
     memcpy(&c->peer, peer, peer->ss_family == AF_INET6 ? sizeof(c->peer.in6) : sizeof(c->peer.in));
     c->closing = w->stopping;
@@ -144,6 +145,8 @@ static void conn_wake(void *arg)
 static int conn_park(ah__conn *c, int list, int64_t timeout_ms)
 {
     ah__worker *w = c->w;
+    if (!c->sock)
+        return AH_EINVAL; /* not a socket: nothing can wake it */
     ah__stream_shrink(c->stream);
     ah__arena_free(&c->arena);
     int rc = ah__sock_arm(c->sock, c->loop);
@@ -167,62 +170,43 @@ static int conn_park(ah__conn *c, int list, int64_t timeout_ms)
     return 0;
 }
 
-/* Find the end of the head in what is buffered: the length up to and including CRLF CRLF, 0 if
- * more is needed, or the HTTP status that refuses it. A bare LF is refused at once rather than
- * waited on. */
-static int scan_head(const char *data, size_t len, size_t *scanned, size_t *line_len,
-                     const ah_server_opts *o, size_t *head_len)
+/* The HTTP status that refuses a head the scanner turned down. */
+static int head_status(int code)
 {
-    size_t i = *scanned;
-    while (i < len) {
-        const char *nl = memchr(data + i, '\n', len - i);
-        if (!nl)
-            break;
-        size_t pos = (size_t)(nl - data);
-        if (pos == 0 || data[pos - 1] != '\r')
-            return 400;
-        if (!*line_len)
-            *line_len = pos + 1; /* the request line, CRLF included */
-        if (pos >= 3 && data[pos - 2] == '\n' && data[pos - 3] == '\r') {
-            if (pos + 1 - *line_len > o->header_bytes_max)
-                return 431;
-            *head_len = pos + 1;
-            return 0;
-        }
-        i = pos + 1;
+    switch (code) {
+    case AH__HEAD_FIRST_LINE_TOO_LONG: return 414;
+    case AH__HEAD_TOO_BIG:
+    case AH__HEAD_TOO_MANY: return 431;
+    default: return 400;
     }
-    *scanned = len;
-    if (!*line_len && len >= o->request_line_max)
-        return 414;
-    if (*line_len && len - *line_len > o->header_bytes_max)
-        return 431;
-    *head_len = 0;
-    return 0;
 }
 
-/* Read a request head into the arena. Returns 1 with *head and *len, 0 at a clean end of the
- * connection, an HTTP status (>= 400) to refuse with, or < 0. */
-static int read_head(ah__conn *c, char **head, size_t *len)
+/* Read a request head into the arena. Returns 1 with *head, *len and *lines (the request line
+ * and the empty line counted), 0 at a clean end of the connection, an HTTP status (>= 400) to
+ * refuse with, or < 0. A malformed line is refused as soon as it is complete, not waited on. */
+static int read_head(ah__conn *c, char **head, size_t *len, size_t *lines)
 {
     const ah_server_opts *o = &c->srv->opts;
-    size_t scanned = 0, head_len = 0, line_len = 0;
+    const ah__head_limits lim = {o->request_line_max, o->header_bytes_max, o->header_count_max};
+    ah__head_scan hs = {0};
     for (;;) {
         const char *data;
         size_t have = ah_stream_buffered(c->stream, &data);
-        int status = scan_head(data, have, &scanned, &line_len, o, &head_len);
-        if (status)
-            return status;
-        if (head_len) {
-            *head = ah__arena_alloc(&c->arena, head_len + 1);
+        int rc = ah__head_scan_run(&hs, data, have, &lim);
+        if (rc < 0)
+            return head_status(rc);
+        if (rc == 1) {
+            *head = ah__arena_alloc(&c->arena, hs.head_len + 1);
             if (!*head)
                 return AH_ENOMEM;
-            memcpy(*head, data, head_len);
-            (*head)[head_len] = '\0';
-            ah_stream_consume(c->stream, head_len);
-            *len = head_len;
+            memcpy(*head, data, hs.head_len);
+            (*head)[hs.head_len] = '\0';
+            ah_stream_consume(c->stream, hs.head_len);
+            *len = hs.head_len;
+            *lines = hs.lines;
             return 1;
         }
-        int rc = ah_stream_fill(c->stream);
+        rc = ah_stream_fill(c->stream);
         if (rc == 0)
             return have == 0 ? 0 : 400;
         if (rc == AH_ETOOBIG)
@@ -305,12 +289,12 @@ static const char *error_text(int status)
 }
 
 /* Serve one request whose head is in the arena. Returns 1 to keep the connection, 0 to close. */
-static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len)
+static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len, size_t lines)
 {
     ah_server *srv = c->srv;
     ah_request *req = &x->req;
     ah_response *resp = &x->resp;
-    int status = ah__request_parse_head(req, head, head_len, &srv->opts);
+    int status = ah__request_parse_head(req, head, head_len, lines);
     AH__COUNT(srv->requests, 1);
     c->requests++;
     if (status) {
@@ -405,10 +389,10 @@ static int conn_task(void *arg)
         ah_stream_cork(c->stream);
         /* the head must arrive within the header timeout (slowloris) */
         char *head = NULL;
-        size_t head_len = 0;
+        size_t head_len = 0, lines = 0;
         int rc = ah_deadline_push(o->header_timeout_ms);
         if (rc == 0) {
-            rc = read_head(c, &head, &head_len);
+            rc = read_head(c, &head, &head_len, &lines);
             (void)ah_deadline_pop();
         }
         if (rc == 0 || rc < 0)
@@ -419,7 +403,7 @@ static int conn_task(void *arg)
             access_log(c, &x.req, &x.resp);
             break;
         }
-        if (!serve_one(c, &x, head, head_len))
+        if (!serve_one(c, &x, head, head_len, lines))
             break;
     }
     (void)ah_stream_flush(c->stream);
@@ -483,6 +467,7 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
         size_t feed = have < len ? have : len;
         req->body_out = buf;
         req->body_out_len = 0;
+        req->body_out_cap = feed;
         long used = ah__llhttp_feed(&req->parser, data, feed);
         if (used < 0)
             return AH_EPROTO_HTTP;
@@ -491,6 +476,7 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
             req->body_done = 1;
         size_t got = req->body_out_len;
         req->body_out = NULL;
+        req->body_out_cap = 0;
         req->body_read += got;
         if (req->body_read > req->body_max)
             return AH_ETOOBIG;

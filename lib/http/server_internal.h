@@ -50,4 +50,10 @@ void ah__conn_free(ah__conn *c);
  * timeout has passed, then re-arm. */
 void ah__idle_expired(evutil_socket_t fd, short what, void *arg);
 
+/* Serve one connection on stream s (taken over) with srv's routes, in the calling task's loop,
+ * and return when it has closed: how the request-parsing fuzzer drives the server over an
+ * in-memory transport. A stream that is not a plain socket is never parked idle: it is served
+ * until its transport reports the end. 0 or < 0. */
+int ah__server_serve_stream(ah_server *srv, ah_stream *s);
+
 #endif

@@ -439,6 +439,13 @@ REPLIES = {
     # a chunk, then a chunk-size line that is not hex
     "/chunk-then-garbage": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                            b"5\r\nhello\r\nZZ\r\n",
+    # a bare CR where the empty line should be: llhttp 8.1.0 built lenient took it as the end
+    # of the head and ahttp-fetch died of SIGSEGV (exit 139); a weird server reply is exit 8
+    "/bare-cr-body": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\rhello",
+    "/bare-cr-status": b"HTTP/1.1 200 OK\r\r\n\r\n",
+    # chunk data not followed by CRLF: was accepted as "helloabc"
+    "/chunk-no-crlf": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",
     # two gzip members one after the other (RFC 1952 section 2.2)
     "/gzip-members": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
                      b"Connection: close\r\n\r\n%s" % (len(members), members),
@@ -482,6 +489,21 @@ EOF
                 fail "raw: on the malformed chunk curl exits $crc, ahttp-fetch $rc; their output:" \
                     "$work/curl.out" "$work/out"
             fi
+        fi
+        for path in bare-cr-body bare-cr-status; do
+            run_fetch "http://127.0.0.1:$rport/$path"
+            if [ "$rc" = 8 ] && grep -q "a CR not followed by LF" "$work/err"; then
+                pass "raw: /$path (a bare CR in the head) exits 8, weird server reply"
+            else
+                fail "raw: /$path (exit $rc, want 8 and the reason)" "$work/out" "$work/err"
+            fi
+        done
+        run_fetch "http://127.0.0.1:$rport/chunk-no-crlf"
+        if [ "$rc" = 56 ] && [ "$(cat "$work/out")" = "hello" ]; then
+            pass "raw: chunk data not followed by CRLF writes hello, then exits 56 (as curl)"
+        else
+            fail "raw: chunk data without its CRLF (exit $rc, want 56 and 'hello' written)" \
+                "$work/out" "$work/err"
         fi
         # %{size_download} counts the gzip bytes received, not the 18 decoded ones
         run_fetch -s --compressed -w '\n%{size_download}' "http://127.0.0.1:$rport/gzip-members"

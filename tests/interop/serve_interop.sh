@@ -441,6 +441,27 @@ else
     ok "wrk_2s_no_errors ($rps requests/s)"
 fi
 
+# the 60-byte request that once crashed the server (a bare CR after the header block, which
+# llhttp 8.1.0 built lenient took as the end of the head): 400 and close, and it lives on
+bare_cr=$(timeout 10 $py - "$main_port" <<'EOF' 2>&1
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\rabcdefgh\r\n\r\n")
+got = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+print(got.split(b"\r\n")[0].decode(), got.count(b"HTTP/1.1 "))
+EOF
+)
+if [ "$bare_cr" = "HTTP/1.1 400 Bad Request 1" ] && kill -0 "$main_pid" 2>/dev/null; then
+    ok "bare_cr_after_head_is_400_and_the_server_lives"
+else
+    not_ok "bare_cr_after_head_is_400_and_the_server_lives" "got: $bare_cr"
+fi
+
 # the main server is done: it must still answer, then stop on SIGTERM with exit 0
 expect_body main_server_still_serves "Hello, World!" "$base/hello"
 stop_server "$main_pid" "$main_port"

@@ -1617,7 +1617,20 @@ static const char *const malformed[] = {
     "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", /* not a number */
     "FOO/1.1 200 OK\r\n\r\n",                         /* not HTTP */
     "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",       /* space in name */
-    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r",     /* cut in head */
+    /* a bare CR (not followed by LF) anywhere in the head: llhttp 8.1.0 built lenient took the
+     * first two as the end of the head and called on_body inside the head parse (a crash) */
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\rhello", /* instead of the empty line */
+    "HTTP/1.1 200 OK\r\r\n\r\n",                       /* ending the status line */
+    "HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n",      /* instead of the status CRLF */
+    "HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n",  /* inside the reason */
+    "HTTP/1.1 200 OK\r\nX-A: 1\rX-B: 2\r\nContent-Length: 0\r\n\r\n", /* inside a header */
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\r\n", /* before the empty line's LF */
+    /* transfer codings the client does not decode */
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\nxyz",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r", /* cut in head */
 };
 #define NMALFORMED (sizeof(malformed) / sizeof(malformed[0]))
 
@@ -1716,6 +1729,58 @@ START_TEST(test_chunked_body_error_comes_after_the_bytes_decoded_before_it)
 {
     run_main(main_chunk_then_garbage);
 }
+END_TEST
+
+/* Chunked framing broken after good bytes (chunk data not followed by CRLF, a bare CR in a chunk
+ * size line): the decoded bytes first, then AH_EPROTO_HTTP, as curl writes them and exits 56.
+ * Before, llhttp (built without its strict mode) skipped any two bytes after chunk data. */
+static const char *const bad_chunked[] = {
+    "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",     /* the issue's: was read as "helloabc" */
+    "5\r\nhello\rX0\r\n\r\n",                /* a bare CR after the data */
+    "5\r\nhello\n0\r\n\r\n",                 /* a bare LF after the data */
+    "5\r\nhello\r\n3\rabc\r\n0\r\n\r\n",     /* a bare CR ending a chunk size */
+    "5\r\nhello\r\n\r3\r\nabc\r\n0\r\n\r\n", /* a bare CR before a chunk size */
+};
+#define NBAD_CHUNKED (sizeof(bad_chunked) / sizeof(bad_chunked[0]))
+
+static int send_bad_chunked(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    (void)send_text(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    (void)send_text(s, bad_chunked[index % NBAD_CHUNKED]);
+    (void)read_request(s); /* until the client goes */
+    return 0;
+}
+
+static int main_bad_chunked(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, send_bad_chunked, NULL);
+    ah_client *c = ah_client_new(NULL);
+    for (size_t i = 0; i < NBAD_CHUNKED; i++) {
+        ah_client_response *r;
+        ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+        char buf[64];
+        size_t got = 0;
+        int n;
+        while ((n = ah_client_response_read(r, buf + got, sizeof(buf) - got)) > 0)
+            got += (size_t)n;
+        ck_assert_msg(n == AH_EPROTO_HTTP, "body %zu: %s after %zu bytes", i, ah_strerror(n), got);
+        ck_assert_msg(got == 5 && memcmp(buf, "hello", 5) == 0, "body %zu: %zu bytes first", i,
+                      got);
+        ck_assert_int_eq(ah_client_response_error(r)->phase, AH_CLIENT_PHASE_BODY);
+        ah_client_response_free(r);
+    }
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_chunked_framing_errors_come_after_the_good_bytes) { run_main(main_bad_chunked); }
 END_TEST
 
 /* ---- compression ---- */
@@ -3320,6 +3385,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_cancelled_fetches_give_back_their_slots);
     tcase_add_test(tc, test_connect_timeout_refusal_dns_and_bad_requests_are_reported);
     tcase_add_test(tc, test_malformed_responses_are_rejected);
+    tcase_add_test(tc, test_chunked_framing_errors_come_after_the_good_bytes);
     tcase_add_test(tc, test_chunked_body_error_comes_after_the_bytes_decoded_before_it);
     suite_add_tcase(s, tc);
     tc = tcase_create("redirects");

@@ -15,6 +15,7 @@
 
 #include "checkutil.h"
 #include "httputil.h"
+#include "../../lib/http/internal.h" /* ah__request_parse_head, for the parser-only test */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1825,6 +1826,196 @@ START_TEST(test_transfer_encoding_chunked_not_last_is_400)
 }
 END_TEST
 
+/* ---- a bare CR (a CR not followed by LF): llhttp 8.1.0 built without its strict mode took it
+ * as the end of the head and called the body callback inside the head parse (a remote crash);
+ * every place in a head is refused with 400 and close, and the server goes on serving ---- */
+
+/* The 60-byte request that crashed the server; then the same server still answers. */
+static int main_bare_cr_crash(void *arg)
+{
+    (void)arg;
+    fixture fx;
+    fx_start(&fx, NULL, NULL);
+    ah_stream *s;
+    ck_assert_int_eq(http_connect(fx.port, &s), 0);
+    http_response r;
+    roundtrip(s, "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\rabcdefgh\r\n\r\n", 0,
+              &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(http_header(&r, "Connection"), "close");
+    http_response_free(&r);
+    expect_closed(s);
+    ah_stream_close(s);
+    ck_assert_int_eq(st.body_calls, 0);
+    expect_get(&fx, "/hello", 200, "Hello, World!");
+    fx_stop(&fx);
+    return 0;
+}
+
+START_TEST(test_bare_cr_after_header_block_is_400_and_server_lives)
+{
+    RUN(main_bare_cr_crash, NULL);
+}
+END_TEST
+
+START_TEST(test_bare_cr_anywhere_in_the_head_is_400)
+{
+    /* ending the request line */
+    expect_refusal("GET /hello HTTP/1.1\rHost: test\r\n\r\n", 400);
+    expect_refusal("GET /hello HTTP/1.1\r\r\nHost: test\r\n\r\n", 400);
+    /* inside the request line */
+    expect_refusal("GET /he\rllo HTTP/1.1\r\nHost: test\r\n\r\n", 400);
+    /* inside a header, in its name and in its value */
+    expect_refusal("GET /hello HTTP/1.1\r\nHost: te\rst\r\n\r\n", 400);
+    expect_refusal("GET /hello HTTP/1.1\r\nHo\rst: test\r\n\r\n", 400);
+    /* ending a header line */
+    expect_refusal("GET /hello HTTP/1.1\r\nHost: test\r\rX-A: b\r\n\r\n", 400);
+    /* the empty line: a bare CR instead of it, and doubled before its LF */
+    expect_refusal("GET /hello HTTP/1.1\r\nHost: test\r\n\rX", 400);
+    expect_refusal("GET /hello HTTP/1.1\r\nHost: test\r\n\r\r\n", 400);
+    /* with a body to be smuggled */
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\rabcd", 400);
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r"
+                   "4\r\nabcd\r\n0\r\n\r\n",
+                   400);
+}
+END_TEST
+
+/* Two heads, the first ended by a bare CR: one request to a front proxy that frames by CRLF, two
+ * to a parser that took the CR as the end. Exactly one answer comes back: 400, then close. */
+static int main_bare_cr_smuggle(void *arg)
+{
+    (void)arg;
+    fixture fx;
+    fx_start(&fx, NULL, NULL);
+    ah_stream *s;
+    ck_assert_int_eq(http_connect(fx.port, &s), 0);
+    http_response r;
+    roundtrip(s, "GET /hello HTTP/1.1\r\nHost: a\r\n\rGET /hello HTTP/1.1\r\nHost: a\r\n\r\n", 0,
+              &r);
+    ck_assert_int_eq(r.status, 400);
+    http_response_free(&r);
+    expect_closed(s); /* no second response */
+    ah_stream_close(s);
+    /* pipelined: a good request, then one whose head ends in a bare CR */
+    ck_assert_int_eq(http_connect(fx.port, &s), 0);
+    ck_assert_int_eq(http_send(s,
+                               "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+                               "GET /hello HTTP/1.1\r\nHost: a\r\n\rGET /hello HTTP/1.1\r\n\r\n"),
+                     0);
+    ck_assert_int_eq(http_read_response(s, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_response_free(&r);
+    ck_assert_int_eq(http_read_response(s, 0, &r), 0);
+    ck_assert_int_eq(r.status, 400);
+    http_response_free(&r);
+    expect_closed(s);
+    ah_stream_close(s);
+    /* and a bare CR just after a complete head starts the next "request": refused too */
+    ck_assert_int_eq(http_connect(fx.port, &s), 0);
+    ck_assert_int_eq(http_send(s, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n\rGET /hello HTTP/1.1\r\n"
+                                  "Host: a\r\n\r\n"),
+                     0);
+    ck_assert_int_eq(http_read_response(s, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_response_free(&r);
+    ck_assert_int_eq(http_read_response(s, 0, &r), 0);
+    ck_assert_int_eq(r.status, 400);
+    http_response_free(&r);
+    expect_closed(s);
+    ah_stream_close(s);
+    fx_stop(&fx);
+    return 0;
+}
+
+START_TEST(test_bare_cr_does_not_split_one_request_into_two) { RUN(main_bare_cr_smuggle, NULL); }
+END_TEST
+
+/* Chunked framing broken in the body (a bare CR in a chunk-size line, chunk data not followed by
+ * CRLF): the handler's read fails with AH_EPROTO_HTTP, the answer is 400 and close. */
+static int main_bad_chunk_framing(void *arg)
+{
+    const char *body = arg;
+    fixture fx;
+    fx_start(&fx, NULL, NULL);
+    ah_stream *s;
+    ck_assert_int_eq(http_connect(fx.port, &s), 0);
+    char raw[512];
+    snprintf(raw, sizeof(raw),
+             "POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n%s", body);
+    http_response r;
+    roundtrip(s, raw, 0, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(http_header(&r, "Connection"), "close");
+    http_response_free(&r);
+    ck_assert_int_eq(st.body_calls, 1);
+    ck_assert_int_eq(st.body_rc, AH_EPROTO_HTTP);
+    expect_closed(s);
+    ah_stream_close(s);
+    fx_stop(&fx);
+    return 0;
+}
+
+START_TEST(test_bare_cr_in_chunk_size_line_is_400)
+{
+    RUN(main_bad_chunk_framing, "5\rhello\r\n0\r\n\r\n");
+    RUN(main_bad_chunk_framing, "5;ext=1\rhello\r\n0\r\n\r\n");
+    RUN(main_bad_chunk_framing, "\r5\r\nhello\r\n0\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_chunk_data_not_followed_by_crlf_is_400)
+{
+    RUN(main_bad_chunk_framing, "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n");
+    RUN(main_bad_chunk_framing, "5\r\nhello\rX0\r\n\r\n");
+    RUN(main_bad_chunk_framing, "5\r\nhello\n0\r\n\r\n");
+}
+END_TEST
+
+/* RFC 9112 §6.1: ahttp decodes no transfer coding but chunked, so any other in the list is 501
+ * (unlike chunked not last, which makes the length unknowable: 400, tested above). */
+START_TEST(test_transfer_codings_other_than_chunked_are_501)
+{
+    const char *codings[] = {"foo, chunked", "gzip, chunked", "identity, chunked"};
+    char raw[512];
+    for (size_t i = 0; i < sizeof(codings) / sizeof(codings[0]); i++) {
+        snprintf(raw, sizeof(raw),
+                 "POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: %s\r\n\r\n"
+                 "5\r\nhello\r\n0\r\n\r\n",
+                 codings[i]);
+        refusal c = {.raw = raw, .len = strlen(raw), .status = 501};
+        RUN(main_refusal, &c);
+    }
+    /* two lines make one list */
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                   501);
+    /* chunked twice is no coding at all (§7: "MUST NOT apply chunked more than once") */
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked, chunked\r\n"
+                   "\r\n5\r\nhello\r\n0\r\n\r\n",
+                   400);
+    /* chunked alone, in any case and with whitespace, is fine (the control) */
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nTransfer-Encoding:  Chunked \r\n\r\n"
+                   "5\r\nhello\r\n0\r\n\r\n",
+                   200);
+}
+END_TEST
+
+/* The head parser's llhttp callbacks must not depend on llhttp's framing for memory safety: fed
+ * the crashing head directly (as if the scanner had let it through), it refuses it. */
+START_TEST(test_request_parser_refuses_body_inside_the_head)
+{
+    char head[] = "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\rabcdefgh\r\n\r\n";
+    ah__arena arena = {0};
+    ah_request req;
+    memset(&req, 0, sizeof(req));
+    req.arena = &arena;
+    int status = ah__request_parse_head(&req, head, strlen(head), 5);
+    ah__arena_free(&arena);
+    ck_assert_int_eq(status, 400);
+}
+END_TEST
+
 /* The head is fine; the body's framing is not: the handler reading it gets AH_EPROTO_HTTP. */
 static int main_bad_chunk(void *arg)
 {
@@ -2281,6 +2472,13 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_content_length_with_transfer_encoding_is_400);
     tcase_add_test(tc, test_conflicting_content_lengths_are_400);
     tcase_add_test(tc, test_transfer_encoding_chunked_not_last_is_400);
+    tcase_add_test(tc, test_transfer_codings_other_than_chunked_are_501);
+    tcase_add_test(tc, test_bare_cr_after_header_block_is_400_and_server_lives);
+    tcase_add_test(tc, test_bare_cr_anywhere_in_the_head_is_400);
+    tcase_add_test(tc, test_bare_cr_does_not_split_one_request_into_two);
+    tcase_add_test(tc, test_bare_cr_in_chunk_size_line_is_400);
+    tcase_add_test(tc, test_chunk_data_not_followed_by_crlf_is_400);
+    tcase_add_test(tc, test_request_parser_refuses_body_inside_the_head);
     tcase_add_test(tc, test_invalid_chunk_size_is_400);
     tcase_add_test(tc, test_bare_lf_line_ends_are_400);
     tcase_add_test(tc, test_obs_fold_is_400);
