@@ -76,6 +76,8 @@ static int exit_code_of(const ah_client_error *e)
     case AH_CLIENT_PHASE_TLS: return strncmp(e->message, "TLS setup", 9) == 0 ? 77 : 35;
     case AH_CLIENT_PHASE_SEND: return 55;
     case AH_CLIENT_PHASE_HEADERS:
+        if (e->code == AH_EPROTO_HTTP && strstr(e->message, "transfer coding"))
+            return 61; /* curl: "Unrecognized transfer encoding" */
         return e->code == AH_EPROTO_HTTP ? 8 : 56; /* curl's CURLE_WEIRD_SERVER_REPLY */
     case AH_CLIENT_PHASE_REDIRECT: return e->code == AH_EREDIRECTS ? 47 : 1;
     case AH_CLIENT_PHASE_BODY:

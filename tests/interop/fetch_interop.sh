@@ -446,6 +446,9 @@ REPLIES = {
     # chunk data not followed by CRLF: was accepted as "helloabc"
     "/chunk-no-crlf": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",
+    # a transfer coding the client does not decode: curl says 61 (unrecognized)
+    "/te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                        b"3\r\nabc\r\n0\r\n\r\n",
     # two gzip members one after the other (RFC 1952 section 2.2)
     "/gzip-members": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
                      b"Connection: close\r\n\r\n%s" % (len(members), members),
@@ -505,6 +508,9 @@ EOF
             fail "raw: chunk data without its CRLF (exit $rc, want 56 and 'hello' written)" \
                 "$work/out" "$work/err"
         fi
+        run_fetch "http://127.0.0.1:$rport/te-gzip-chunked"
+        check "raw: Transfer-Encoding: gzip, chunked exits 61, as curl" 61 "" \
+            "unsupported transfer coding"
         # %{size_download} counts the gzip bytes received, not the 18 decoded ones
         run_fetch -s --compressed -w '\n%{size_download}' "http://127.0.0.1:$rport/gzip-members"
         if [ "$rc" = 0 ] && [ "$(head -2 "$work/out")" = $'part one\npart two' ] &&
