@@ -2,6 +2,7 @@
 #ifndef AHTTP_AHTTP_H
 #define AHTTP_AHTTP_H
 
+#include <ahttp/buf.h>
 #include <ahttp/client.h>
 #include <ahttp/common.h>
 #include <ahttp/dns.h>

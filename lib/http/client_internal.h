@@ -187,6 +187,12 @@ void ah__client_tracef(ah_client *c, const char *fmt, ...) __attribute__((format
 
 /* ---- responses (client_response.c) ---- */
 
+/* Find the end of a response head in s with the message core's scanner (reading more as
+ * needed): *head_len bytes including the empty line, *lines lines (the status line and the empty
+ * line counted); nothing is consumed. AH_EEOF if the connection ended before any byte; a
+ * malformed or oversized head is described in f (AH_EPROTO_HTTP, AH_ETOOBIG). */
+int ah__response_find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, size_t *head_len,
+                           size_t *lines, int *any_byte);
 /* Read and parse the response head on conn (skipping 1xx interim responses). head_request: the
  * request was HEAD (no body follows). *any_byte is set once a byte of the response arrived (a
  * connection that dies before that is stale). On success the response owns conn. */

@@ -280,29 +280,43 @@ int ah__proxy_for(ah__fetch *f, const ah_url *u, const ah__proxy **out)
 
 /* ---- CONNECT ---- */
 
-/* Wait for the proxy's whole response head; its length in *head_len. */
-static int read_connect_head(ah_stream *s, size_t max, size_t *head_len)
+/* The proxy's answer to CONNECT, head_len bytes at the front of s, through the message core:
+ * its status and reason (at most reason_max - 1 bytes of it) into *status and reason. */
+static int parse_connect_reply(ah__fetch *f, ah_stream *s, size_t head_len, size_t lines,
+                               int *status, char *reason, size_t reason_max, const char *peer)
 {
-    size_t scanned = 0;
-    for (;;) {
-        const char *data;
-        size_t have = ah_stream_buffered(s, &data);
-        for (size_t i = scanned < 3 ? 3 : scanned; i < have && i < max; i++) {
-            if (data[i] == '\n' && data[i - 1] == '\r' && data[i - 2] == '\n' &&
-                data[i - 3] == '\r') {
-                *head_len = i + 1;
-                return 0;
-            }
-        }
-        scanned = have;
-        if (have >= max)
-            return AH_ETOOBIG;
-        int n = ah_stream_fill(s);
-        if (n == 0)
-            return AH_EEOF;
-        if (n < 0)
-            return n;
+    const ah_client_opts *o = &f->c->opts;
+    const char *data;
+    (void)ah_stream_buffered(s, &data);
+    size_t nheaders = lines >= 2 ? lines - 2 : 0;
+    char *head = malloc(head_len + 1);
+    ah__header *headers = nheaders ? calloc(nheaders, sizeof(*headers)) : NULL;
+    if (!head || (nheaders && !headers)) {
+        free(head);
+        free(headers);
+        return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_CONNECT, AH_CLIENT_TIMEOUT_NONE,
+                               "out of memory");
     }
+    memcpy(head, data, head_len);
+    head[head_len] = '\0';
+    ah__msg m;
+    ah__msg_init(&m, HTTP_RESPONSE, headers, nheaders, o->header_bytes_max, o->header_count_max);
+    m.head_request = 1; /* a 2xx to CONNECT has no body: the tunnel follows (RFC 9110 §9.3.6) */
+    int rc = ah__msg_parse_head(&m, head, head_len);
+    if (rc == 0 && m.parser.http_major != 1)
+        rc = AH_EPROTO_HTTP;
+    if (rc == 0) {
+        *status = m.parser.status_code;
+        snprintf(reason, reason_max, "%s", m.start[0] ? m.start[0] : "");
+    } else {
+        rc = ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, AH_CLIENT_TIMEOUT_NONE,
+                             "proxy %s sent a malformed response to CONNECT (%s)", peer,
+                             m.why ? m.why : "not HTTP/1.x");
+    }
+    ah__msg_free(&m);
+    free(headers);
+    free(head);
+    return rc;
 }
 
 int ah__proxy_connect(ah__fetch *f, ah_stream *s, const ah__proxy *p, const ah_url *u,
@@ -335,11 +349,12 @@ int ah__proxy_connect(ah__fetch *f, ah_stream *s, const ah__proxy *p, const ah_u
         rc = ah_deadline_push(o->connect_timeout_ms);
         pushed = rc == 0;
     }
-    size_t head_len = 0;
+    size_t head_len = 0, lines = 0;
+    int any_byte = 0;
     if (rc == 0)
         rc = ah_stream_write(s, head, (size_t)len);
     if (rc == 0)
-        rc = read_connect_head(s, o->header_bytes_max, &head_len);
+        rc = ah__response_find_head(f, s, o, &head_len, &lines, &any_byte);
     int expired = pushed && ah_deadline_pop() == 1;
     if (rc < 0) {
         ah_client_timeout which = ah__client_which_timeout(
@@ -365,27 +380,28 @@ int ah__proxy_connect(ah__fetch *f, ah_stream *s, const ah__proxy *p, const ah_u
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
                                    "proxy %s: response to CONNECT larger than %zu bytes",
                                    proxy_peer, o->header_bytes_max);
+        if (rc == AH_EPROTO_HTTP || rc == AH_ETRUNCATED) {
+            char why[160]; /* what the scanner found, said of the proxy */
+            snprintf(why, sizeof(why), "%.150s", f->err ? f->err->message : ah_strerror(rc));
+            return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
+                                   "proxy %s sent a malformed response to CONNECT (%s)", proxy_peer,
+                                   why);
+        }
         return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
                                "CONNECT through proxy %s: %s", proxy_peer, ah_strerror(rc));
     }
     const char *data;
     (void)ah_stream_buffered(s, &data);
     ah__client_trace(c, AH_CLIENT_TRACE_RESPONSE_HEAD, data, head_len);
-    /* "HTTP/1.x NNN reason" */
-    if (head_len < 12 || strncmp(data, "HTTP/1.", 7) != 0 || data[8] != ' ' || data[9] < '1' ||
-        data[9] > '5' || data[10] < '0' || data[10] > '9' || data[11] < '0' || data[11] > '9' ||
-        (head_len > 12 && data[12] != ' ' && data[12] != '\r'))
-        return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_CONNECT, AH_CLIENT_TIMEOUT_NONE,
-                               "proxy %s sent a malformed response to CONNECT", proxy_peer);
-    int status = (data[9] - '0') * 100 + (data[10] - '0') * 10 + (data[11] - '0');
-    if (status < 200 || status > 299) {
-        const char *reason = data + 12 + (data[12] == ' ');
-        size_t reason_len = strcspn(reason, "\r\n");
+    int status = 0;
+    char reason[81];
+    rc = parse_connect_reply(f, s, head_len, lines, &status, reason, sizeof(reason), proxy_peer);
+    if (rc < 0)
+        return rc;
+    if (status < 200 || status > 299)
         return ah__client_fail(f, AH_ECONNREFUSED, AH_CLIENT_PHASE_CONNECT, AH_CLIENT_TIMEOUT_NONE,
-                               "proxy CONNECT refused: %d%s%.*s (proxy %s)", status,
-                               reason_len ? " " : "", (int)(reason_len < 80 ? reason_len : 80),
-                               reason, p->name);
-    }
+                               "proxy CONNECT refused: %d%s%s (proxy %s)", status,
+                               reason[0] ? " " : "", reason, p->name);
     /* Whatever follows the head is the origin's (nothing, until our ClientHello is answered):
      * it stays buffered for the TLS layer. */
     ah_stream_consume(s, head_len);

@@ -26,22 +26,10 @@ struct ah_client_response {
     char peer[AH__PEER_MAX];
     int status, version;
     const char *reason;
-    char *head; /* the head as received; the header spans are NUL-terminated in place */
-    ah__header *headers;
-    size_t nheaders, header_cap;
-    const char *reason_at;
-    size_t reason_len;
-    int head_request;
-    int skip_body;
-    int parse_error;       /* an AH_E* code a callback failed with */
-    const char *parse_why; /* and why, for the message */
-    int head_complete;     /* llhttp has called on_headers_complete */
-    /* trailers of a chunked body: "name\0value\0" pairs */
-    char *trailers;
-    size_t trailers_len, trailers_cap, ntrailers;
-    int trailer_state; /* 0: between lines, 1: in a name, 2: in a value */
-    size_t trailer_value_at;
-    int in_trailers;
+    char *head;          /* the head as received; the header spans are NUL-terminated in place */
+    ah__header *headers; /* msg.headers, malloc'd */
+    size_t nheaders;
+    ah__msg msg; /* the head as llhttp parsed it, the chunked decoder, the trailers */
     /* the body */
     int body_kind;
     uint64_t body_left; /* BODY_LENGTH: bytes still to come */
@@ -50,10 +38,6 @@ struct ah_client_response {
     int64_t content_length;
     int body_done;
     int keep_alive;
-    llhttp_t parser;
-    char *out; /* on_body copies decoded chunk data here */
-    size_t out_len, out_cap;
-    int msg_complete;
     /* Content-Encoding */
     ah__inflate *dec;
     char *dec_in;
@@ -77,185 +61,10 @@ struct ah_client_response {
     ah_client_error err;
 };
 
-/* ---- llhttp callbacks ----
- * They refuse to run in a state they should not be called in (a body before the head is complete
- * and a buffer is there to take it, a second end of message) instead of trusting llhttp with our
- * memory: that trust is what a bare CR once turned into a crash. */
-
-static ah_client_response *resp_of(llhttp_t *p) { return p->data; }
-
-static int refuse(ah_client_response *r, const char *why)
-{
-    r->parse_error = AH_EPROTO_HTTP;
-    r->parse_why = why;
-    return -1;
-}
-
-static int has_space(const char *at, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (at[i] == ' ' || at[i] == '\t')
-            return 1;
-    return 0;
-}
-
-/* Append to the trailer buffer, within the head byte limit. */
-static int trailer_add(ah_client_response *r, const char *at, size_t len)
-{
-    size_t max = r->client->opts.header_bytes_max;
-    if (r->trailers_len + len + 1 > max) {
-        r->parse_error = AH_ETOOBIG;
-        return -1;
-    }
-    if (r->trailers_len + len + 1 > r->trailers_cap) {
-        size_t cap = r->trailers_cap ? r->trailers_cap : 256;
-        while (cap < r->trailers_len + len + 1)
-            cap *= 2;
-        char *p = realloc(r->trailers, cap);
-        if (!p) {
-            r->parse_error = AH_ENOMEM;
-            return -1;
-        }
-        r->trailers = p;
-        r->trailers_cap = cap;
-    }
-    memcpy(r->trailers + r->trailers_len, at, len);
-    r->trailers_len += len;
-    return 0;
-}
-
-static int on_status(llhttp_t *p, const char *at, size_t len)
-{
-    ah_client_response *r = resp_of(p);
-    r->reason_at = at;
-    r->reason_len = len;
-    return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    ah_client_response *r = resp_of(p);
-    /* llhttp 8.1 lets "Name :" through; RFC 9112 §5.1 says reject. */
-    if (has_space(at, len))
-        return refuse(r, "whitespace before a header's colon");
-    if (r->in_trailers) {
-        /* trailer bytes come straight from the stream buffer, maybe in pieces: copy them */
-        if (r->trailer_state != 1) {
-            if (r->ntrailers >= r->client->opts.header_count_max) {
-                r->parse_error = AH_ETOOBIG;
-                return -1;
-            }
-            r->trailer_state = 1;
-        }
-        return trailer_add(r, at, len);
-    }
-    if (r->nheaders == r->header_cap) {
-        r->parse_error = AH_ETOOBIG;
-        return -1;
-    }
-    ah__header *h = &r->headers[r->nheaders++];
-    h->name = at;
-    h->name_len = len;
-    h->value = at + len; /* empty until on_header_value says otherwise */
-    h->value_len = 0;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    ah_client_response *r = resp_of(p);
-    if (r->in_trailers) {
-        if (r->trailer_state == 1) {
-            if (trailer_add(r, "", 1) < 0)
-                return -1;
-            r->trailer_state = 2;
-            r->trailer_value_at = r->trailers_len;
-        }
-        return trailer_add(r, at, len);
-    }
-    ah__header *h = &r->headers[r->nheaders - 1];
-    h->value = at;
-    h->value_len = len;
-    return 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    ah_client_response *r = resp_of(p);
-    if (!r->in_trailers)
-        return 0;
-    if (r->trailer_state == 1) { /* a name with an empty value */
-        if (trailer_add(r, "", 1) < 0)
-            return -1;
-        r->trailer_value_at = r->trailers_len;
-    }
-    while (r->trailers_len > r->trailer_value_at &&
-           (r->trailers[r->trailers_len - 1] == ' ' || r->trailers[r->trailers_len - 1] == '\t'))
-        r->trailers_len--;
-    if (trailer_add(r, "", 1) < 0)
-        return -1;
-    r->ntrailers++;
-    r->trailer_state = 0;
-    return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    ah_client_response *r = resp_of(p);
-    if (r->head_complete)
-        return refuse(r, "a second end of the head");
-    r->head_complete = 1;
-    int status = p->status_code;
-    /* RFC 9112 §6.3: no body after HEAD, 1xx, 204 and 304, whatever the headers say */
-    if (r->head_request || status < 200 || status == 204 || status == 304) {
-        r->skip_body = 1;
-        return 1;
-    }
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    ah_client_response *r = resp_of(p);
-    /* the reader feeds no more input than it has room for output */
-    if (!r->head_complete || r->msg_complete || !r->out || len > r->out_cap - r->out_len)
-        return refuse(r, "body bytes where none belong");
-    memcpy(r->out + r->out_len, at, len);
-    r->out_len += len;
-    return 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    ah_client_response *r = resp_of(p);
-    if (!r->head_complete || r->msg_complete)
-        return refuse(r, "the end of a message where none belongs");
-    r->msg_complete = 1;
-    return HPE_PAUSED; /* nothing after the message is ours to parse */
-}
-
-static llhttp_settings_t settings;
-static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
-
-static void init_settings(void)
-{
-    llhttp_settings_init(&settings);
-    settings.on_status = on_status;
-    settings.on_header_field = on_header_field;
-    settings.on_header_value = on_header_value;
-    settings.on_header_value_complete = on_header_value_complete;
-    settings.on_headers_complete = on_headers_complete;
-    settings.on_body = on_body;
-    settings.on_message_complete = on_message_complete;
-}
-
 /* ---- the head ---- */
 
-/* Find the end of the head in the stream (reading more as needed): *head_len bytes including
- * the empty line, *lines lines (the status line and the empty line counted). AH_EEOF if the
- * connection ended before any byte. */
-static int find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, size_t *head_len,
-                     size_t *lines, int *any_byte)
+int ah__response_find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, size_t *head_len,
+                           size_t *lines, int *any_byte)
 {
     const ah__head_limits lim = {o->header_bytes_max, o->header_bytes_max, o->header_count_max};
     ah__head_scan hs = {0};
@@ -302,7 +111,7 @@ static void response_discard(ah_client_response *r)
     free(r->dec_in);
     free(r->head);
     free(r->headers);
-    free(r->trailers);
+    ah__msg_free(&r->msg);
     free(r->body);
     ah_url_free(&r->origin);
     if (r->origin_shared)
@@ -331,7 +140,6 @@ static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, size_t lin
     r->head[head_len] = '\0';
     ah_stream_consume(conn->stream, head_len);
     r->client = c;
-    r->head_request = head_request;
     r->content_length = -1;
     r->total_until = INT64_MAX;
     size_t peer_len = strnlen(conn->peer, sizeof(r->peer) - 1);
@@ -339,51 +147,31 @@ static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, size_t lin
     r->peer[peer_len] = '\0';
 
     lines = lines >= 2 ? lines - 2 : 0; /* the header lines: not the status or the empty line */
-    r->header_cap = lines;
     if (lines && !(r->headers = calloc(lines, sizeof(*r->headers)))) {
         response_discard(r);
         return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
                                "out of memory");
     }
-    pthread_once(&settings_once, init_settings);
-    llhttp_init(&r->parser, HTTP_RESPONSE, &settings);
-    r->parser.data = r;
-    llhttp_errno_t err = llhttp_execute(&r->parser, r->head, head_len);
-    if (err == HPE_OK && !r->head_complete)
-        err = HPE_INTERNAL; /* llhttp wants more of a head the scanner found complete */
-    if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
-        int code = r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
-        const char *why = r->parse_error == AH_ETOOBIG ? "too many header lines"
-                          : r->parse_why               ? r->parse_why
-                          : err == HPE_INTERNAL        ? "the head ends where it should not"
-                                                       : llhttp_get_error_reason(&r->parser);
+    ah__msg *m = &r->msg;
+    ah__msg_init(m, HTTP_RESPONSE, r->headers, lines, c->opts.header_bytes_max,
+                 c->opts.header_count_max);
+    m->head_request = (uint8_t)head_request;
+    if (ah__msg_parse_head(m, r->head, head_len) < 0) {
+        int code = m->error;
+        const char *why = m->why ? m->why : "parse error";
         response_discard(r);
         return ah__client_fail(f, code, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                               "malformed response: %s", why ? why : "parse error");
+                               "malformed response: %s", why);
     }
-    if (r->parser.http_major != 1) {
+    if (m->parser.http_major != 1) {
         response_discard(r);
         return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
                                "malformed response: not HTTP/1.x");
     }
-    /* NUL-terminate the spans in place: llhttp is done with these bytes. */
-    for (size_t i = 0; i < r->nheaders; i++) {
-        ah__header *h = &r->headers[i];
-        while (h->value_len &&
-               (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
-            h->value_len--;
-        ((char *)h->name)[h->name_len] = '\0';
-        ((char *)h->value)[h->value_len] = '\0';
-    }
-    if (r->reason_at) {
-        ((char *)r->reason_at)[r->reason_len] = '\0';
-        r->reason = r->reason_at;
-    } else {
-        r->reason = "";
-    }
-    r->status = r->parser.status_code;
-    r->version = r->parser.http_major * 10 + r->parser.http_minor;
-    r->in_trailers = 1; /* header callbacks from now on are trailers */
+    r->nheaders = m->nheaders;
+    r->reason = m->start[0] ? m->start[0] : "";
+    r->status = m->parser.status_code;
+    r->version = m->parser.http_major * 10 + m->parser.http_minor;
     *out = r;
     return 0;
 }
@@ -415,7 +203,7 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
     *out = NULL;
     for (;;) {
         size_t head_len = 0, lines = 0;
-        int rc = find_head(f, conn->stream, &c->opts, &head_len, &lines, any_byte);
+        int rc = ah__response_find_head(f, conn->stream, &c->opts, &head_len, &lines, any_byte);
         if (rc < 0)
             return rc;
         if ((rc = parse_head(f, conn, head_len, lines, head_request, &r)) < 0)
@@ -425,34 +213,34 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
         response_discard(r); /* 100 Continue, 103 Early Hints: the real answer follows */
     }
 
-    unsigned flags = r->parser.flags;
+    unsigned flags = r->msg.parser.flags;
+    int skip_body = r->msg.no_body;
     /* Only "chunked" alone is a transfer coding we decode: with another one (gzip, chunked) the
      * bytes handed out would not be the body, and close-delimited framing of an unknown coding
      * is a guess another hop may not share. */
-    if ((flags & F_TRANSFER_ENCODING) && !r->skip_body && r->status != 101 &&
-        (!(flags & F_CHUNKED) ||
-         ah__headers_check_transfer_encoding(r->headers, r->nheaders) < 0)) {
+    if (!skip_body && r->status != 101 && ah__msg_check_transfer_encoding(&r->msg) < 0) {
         char te[64];
-        snprintf(te, sizeof(te), "%s", ah_client_response_header(r, "Transfer-Encoding"));
+        const char *v = ah_client_response_header(r, "Transfer-Encoding");
+        snprintf(te, sizeof(te), "%s", v ? v : "");
         response_discard(r);
         return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
                                "malformed response: unsupported transfer coding \"%s\"", te);
     }
     if (flags & F_CONTENT_LENGTH)
-        r->content_length = (int64_t)r->parser.content_length;
-    if (r->skip_body || r->status == 101) {
+        r->content_length = (int64_t)r->msg.parser.content_length;
+    if (skip_body || r->status == 101) {
         r->body_kind = BODY_NONE;
     } else if (flags & F_CHUNKED) {
         r->body_kind = BODY_CHUNKED;
     } else if (flags & F_TRANSFER_ENCODING) {
         r->body_kind = BODY_EOF; /* RFC 9112 §6.3: not chunked last, so read until close */
     } else if (flags & F_CONTENT_LENGTH) {
-        r->body_kind = r->parser.content_length ? BODY_LENGTH : BODY_NONE;
-        r->body_left = r->parser.content_length;
+        r->body_kind = r->msg.parser.content_length ? BODY_LENGTH : BODY_NONE;
+        r->body_left = r->msg.parser.content_length;
     } else {
         r->body_kind = BODY_EOF;
     }
-    r->keep_alive = llhttp_should_keep_alive(&r->parser) && r->status != 101 &&
+    r->keep_alive = llhttp_should_keep_alive(&r->msg.parser) && r->status != 101 &&
                     r->body_kind != BODY_EOF && !request_close;
     if (r->body_kind != BODY_NONE && !c->opts.no_decompress) {
         int rc = ah__inflate_new(ah_client_response_header(r, "Content-Encoding"), &r->dec);
@@ -573,28 +361,21 @@ static int raw_read(ah_client_response *r, char *buf, size_t len)
                 return n;
             continue;
         }
-        size_t feed = have < len ? have : len;
-        r->out = buf;
-        r->out_len = 0;
-        r->out_cap = feed;
-        long used = ah__llhttp_feed(&r->parser, data, feed);
-        size_t got = r->out_len;
-        r->out = NULL;
-        r->out_cap = 0;
-        if (used < 0) {
-            int rc = r->parse_error ? r->parse_error : AH_EPROTO_HTTP;
+        size_t used, got;
+        int step = ah__msg_body_step(&r->msg, data, have, buf, len, &used, &got);
+        if (step < 0) {
             if (got == 0)
-                return rc;
+                return step;
             /* The chunks before the bad bytes were good: hand them out first, as curl writes
              * them before failing, and fail on the next read. Nothing is consumed: the
              * connection cannot be reused after this anyway. */
-            r->raw_error = rc;
+            r->raw_error = step;
             r->body_read += got;
             return (int)got;
         }
-        ah_stream_consume(s, (size_t)used);
+        ah_stream_consume(s, used);
         r->body_read += got;
-        if (r->msg_complete)
+        if (step == 1)
             finish_body(r);
         if (got > 0)
             return (int)got;
@@ -961,10 +742,10 @@ int ah_client_response_header_at(const ah_client_response *r, size_t i, const ch
 
 const char *ah_client_response_trailer(const ah_client_response *r, const char *name)
 {
-    if (!r || !name || !r->trailers)
+    if (!r || !name)
         return NULL;
-    const char *p = r->trailers;
-    for (size_t i = 0; i < r->ntrailers; i++) {
+    const char *p = ah_buf_data(&r->msg.trailers);
+    for (size_t i = 0; i < r->msg.ntrailers; i++) {
         const char *value = p + strlen(p) + 1;
         if (strcasecmp(p, name) == 0)
             return value;

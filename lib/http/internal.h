@@ -11,6 +11,7 @@
 
 #include <llhttp.h>
 
+#include <ahttp/buf.h>
 #include <ahttp/server.h>
 #include <ahttp/tls.h>
 
@@ -70,6 +71,51 @@ enum {
  * AH__HEAD_* code: a CR not followed by LF or an LF not after a CR anywhere in the head, a header
  * line starting with whitespace (obs-fold), or a limit passed. */
 int ah__head_scan_run(ah__head_scan *hs, const char *data, size_t len, const ah__head_limits *lim);
+/* One HTTP/1 message as llhttp reports it (message.c): the head's spans, a chunked body's
+ * decoded bytes and its trailers. ah_request and ah_client_response each embed one. */
+typedef struct ah__msg {
+    llhttp_t parser;
+    ah__header *headers; /* header_cap entries, the owner's memory */
+    size_t nheaders, header_cap;
+    const char *start[2]; /* request: method, target; response: reason phrase in [0] */
+    size_t start_len[2];
+    int error;       /* the AH_E* code parsing failed with (AH_EPROTO_HTTP, AH_ETOOBIG, ...) */
+    const char *why; /* and why, for messages */
+    uint8_t head_complete, msg_complete;
+    uint8_t head_request; /* a response to HEAD: no body whatever the headers say */
+    uint8_t no_body;      /* a response that has no body (HEAD, 1xx, 204, 304) */
+    char *out;            /* on_body's destination during ah__msg_body_step */
+    size_t out_len, out_cap;
+    ah_buf trailers; /* a chunked body's trailer fields: "name\0value\0" pairs */
+    size_t ntrailers, trailer_count_max;
+    int trailer_state; /* 0: between fields, 1: in a name, 2: in a value */
+    size_t trailer_value_at;
+} ah__msg;
+
+/* Start m for a message of type HTTP_REQUEST or HTTP_RESPONSE whose head has header_cap header
+ * lines (as the scanner counted them) to be stored in headers; trailers are capped at
+ * trailer_bytes_max bytes and trailer_count_max fields. Set m->head_request after this for a
+ * response to HEAD. */
+void ah__msg_init(ah__msg *m, int type, ah__header *headers, size_t header_cap,
+                  size_t trailer_bytes_max, size_t trailer_count_max);
+/* Free what m holds (the trailers). */
+void ah__msg_free(ah__msg *m);
+/* Parse a head the scanner accepted (head_len bytes, ending in CRLF CRLF, writable: spans are
+ * NUL-terminated in place). 0, or the AH_E* code in m->error with m->why. */
+int ah__msg_parse_head(ah__msg *m, char *head, size_t head_len);
+/* Decode chunked body bytes from in[0..in_len) into out[0..out_cap): *used input bytes taken,
+ * *produced output bytes made. Returns 0 (more to come), 1 once the message is complete (the
+ * bytes after it are not used), or m->error (< 0) on malformed framing — *produced then still
+ * counts the bytes decoded before the error, which are good. */
+int ah__msg_body_step(ah__msg *m, const char *in, size_t in_len, char *out, size_t out_cap,
+                      size_t *used, size_t *produced);
+
+enum { AH__TE_NOT_CHUNKED = -1, AH__TE_UNKNOWN = -2 };
+/* The transfer-coding rule: 0 if there is no Transfer-Encoding or it is "chunked" alone;
+ * AH__TE_NOT_CHUNKED if chunked is not the last coding (the length cannot be known: RFC 9112
+ * §6.3); AH__TE_UNKNOWN if another coding comes with it (ahttp decodes none but chunked). */
+int ah__msg_check_transfer_encoding(const ah__msg *m);
+
 /* A phrase for an AH__HEAD_* code ("a CR not followed by LF"). */
 const char *ah__head_error_text(int code);
 /* 1 if a Transfer-Encoding value is "chunked" alone (any case, optional whitespace). */
@@ -106,19 +152,10 @@ struct ah_request {
     int body_done;
     uint64_t body_read;
     size_t body_max;
-    int head_complete; /* llhttp has called on_headers_complete */
-    llhttp_t parser;   /* decodes chunked bodies, carries on from the head */
-    /* on_body hands decoded bytes here */
-    char *body_out;
-    size_t body_out_len, body_out_cap;
-    int msg_complete;
-    /* parsing scratch */
-    size_t header_cap;
-    const char *cur_value;
-    size_t cur_value_len;
-    const char *method_at, *url_at;
-    size_t method_len, url_len;
-    int parse_error; /* HTTP status to answer with, 0: none */
+    /* the head as llhttp parsed it, and the chunked body's decoder; msg_started: msg holds
+     * something to free (ah__request_end) */
+    int msg_started;
+    ah__msg msg;
     /* lazily decoded query parameters */
     ah__header *qparams;
     size_t nqparams;
@@ -178,12 +215,10 @@ typedef struct ah__conn {
 /* Parse a request head of head_len bytes (ending in CRLF CRLF) copied into the arena, which
  * ah__head_scan_run has accepted as `lines` lines. Returns 0, or the HTTP status to refuse it
  * with (400, 431, 501, 505). */
-int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t lines);
-
-/* Feed len bytes of a message body to llhttp. Returns how many it used: fewer than len when a
- * callback paused it at the end of the message (the parser is then resumed, ready for the next
- * one), or -1 on malformed input. */
-long ah__llhttp_feed(llhttp_t *p, const char *data, size_t len);
+int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t lines,
+                           const ah_server_opts *opts);
+/* Release what a request's parse holds beyond the arena (its trailers). */
+void ah__request_end(ah_request *req);
 
 /* Serialise and send the response (a complete one, or the end of a streamed one). */
 int ah__response_finish(ah_response *resp);

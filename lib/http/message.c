@@ -1,6 +1,8 @@
-/* The HTTP/1 head scanner shared by the server (requests) and the client (responses): it finds
- * the end of a head in buffered bytes and applies, before llhttp sees a byte, the checks that
- * llhttp 8.1.0 leaves to us or gets wrong.
+/* The HTTP/1 message core, shared by the server (requests) and the client (responses): the head
+ * scanner, which finds the end of a head in buffered bytes and applies, before llhttp sees a
+ * byte, the checks that llhttp 8.1.0 leaves to us or gets wrong; the one set of llhttp callbacks,
+ * which turn a head into NUL-terminated spans and a chunked body into decoded bytes and
+ * trailers; and the transfer-coding rule.
  *
  * Why our own scan at all: llhttp 8.1.0 (Debian's node-llhttp) ends a head at "\r" followed by
  * anything (CVE-2023-30589) unless built with LLHTTP_STRICT_MODE, and even strict it accepts
@@ -9,6 +11,8 @@
  * rule here is simple and independent of llhttp: every CR is followed by LF, every LF follows a
  * CR, no header line starts with whitespace, and the head ends at the first empty line. */
 #include "internal.h"
+
+#include <ahttp/buf.h>
 
 #include <string.h>
 #include <strings.h>
@@ -111,4 +115,288 @@ int ah__headers_check_transfer_encoding(const ah__header *headers, size_t n)
             return -1;
     }
     return 0;
+}
+
+/* ---- llhttp callbacks ----
+ * One set for requests and responses. They refuse to run in a state they should not be called in
+ * (a header past the array the scanner sized, a body before the head is complete or with no
+ * buffer to take it, a second end of message) instead of trusting llhttp with our memory: that
+ * trust is what a bare CR once turned into a crash. */
+
+static ah__msg *msg_of(llhttp_t *p) { return p->data; }
+
+static int refuse(ah__msg *m, int code, const char *why)
+{
+    m->error = code;
+    m->why = why;
+    return -1;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    ah__msg *m = msg_of(p);
+    m->start[0] = at;
+    m->start_len[0] = len;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    ah__msg *m = msg_of(p);
+    m->start[1] = at;
+    m->start_len[1] = len;
+    return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t len)
+{
+    ah__msg *m = msg_of(p);
+    m->start[0] = at;
+    m->start_len[0] = len;
+    return 0;
+}
+
+static int has_space(const char *at, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (at[i] == ' ' || at[i] == '\t')
+            return 1;
+    return 0;
+}
+
+/* Trailer bytes come straight from the stream buffer, maybe in pieces: they are copied, as
+ * "name\0value\0" pairs, into a buffer capped like the head. */
+static int trailer_add(ah__msg *m, const char *at, size_t len)
+{
+    int rc = ah_buf_add(&m->trailers, at, len);
+    if (rc < 0)
+        return refuse(m, rc, rc == AH_ETOOBIG ? "trailers too large" : "out of memory");
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    ah__msg *m = msg_of(p);
+    /* llhttp 8.1 lets "Name :" through; RFC 9112 §5.1 says reject. */
+    if (has_space(at, len))
+        return refuse(m, AH_EPROTO_HTTP, "whitespace before a header's colon");
+    if (m->head_complete) { /* a trailer */
+        if (m->trailer_state != 1) {
+            if (m->ntrailers >= m->trailer_count_max)
+                return refuse(m, AH_ETOOBIG, "too many trailer lines");
+            m->trailer_state = 1;
+        }
+        return trailer_add(m, at, len);
+    }
+    if (m->nheaders == m->header_cap)
+        return refuse(m, AH_ETOOBIG, "too many header lines");
+    ah__header *h = &m->headers[m->nheaders++];
+    h->name = at;
+    h->name_len = len;
+    h->value = at + len; /* an empty value until on_header_value says otherwise */
+    h->value_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    ah__msg *m = msg_of(p);
+    if (m->head_complete) {
+        if (m->trailer_state == 1) {
+            if (trailer_add(m, "", 1) < 0)
+                return -1;
+            m->trailer_state = 2;
+            m->trailer_value_at = ah_buf_len(&m->trailers);
+        }
+        return trailer_add(m, at, len);
+    }
+    if (m->nheaders == 0)
+        return refuse(m, AH_EPROTO_HTTP, "a header value without a name");
+    ah__header *h = &m->headers[m->nheaders - 1];
+    h->value = at;
+    h->value_len = len;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ah__msg *m = msg_of(p);
+    if (!m->head_complete)
+        return 0;
+    if (m->trailer_state == 1) { /* a name with an empty value */
+        if (trailer_add(m, "", 1) < 0)
+            return -1;
+        m->trailer_value_at = ah_buf_len(&m->trailers);
+    }
+    size_t end = ah_buf_len(&m->trailers);
+    const char *t = ah_buf_data(&m->trailers);
+    while (end > m->trailer_value_at && (t[end - 1] == ' ' || t[end - 1] == '\t'))
+        end--;
+    ah_buf_truncate(&m->trailers, end);
+    if (trailer_add(m, "", 1) < 0)
+        return -1;
+    m->ntrailers++;
+    m->trailer_state = 0;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    ah__msg *m = msg_of(p);
+    if (m->head_complete)
+        return refuse(m, AH_EPROTO_HTTP, "a second end of the head");
+    m->head_complete = 1;
+    if (p->type == HTTP_RESPONSE) {
+        /* RFC 9112 §6.3: no body after HEAD, 1xx, 204 and 304, whatever the headers say */
+        int status = p->status_code;
+        if (m->head_request || status < 200 || status == 204 || status == 304) {
+            m->no_body = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    ah__msg *m = msg_of(p);
+    /* the reader feeds no more input than it has room for output */
+    if (!m->head_complete || m->msg_complete || !m->out || len > m->out_cap - m->out_len)
+        return refuse(m, AH_EPROTO_HTTP, "body bytes where none belong");
+    memcpy(m->out + m->out_len, at, len);
+    m->out_len += len;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    ah__msg *m = msg_of(p);
+    if (!m->head_complete || m->msg_complete)
+        return refuse(m, AH_EPROTO_HTTP, "the end of a message where none belongs");
+    m->msg_complete = 1;
+    return HPE_PAUSED; /* whatever follows is the next message, not ours to parse */
+}
+
+static llhttp_settings_t settings;
+static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+
+static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_method = on_method;
+    settings.on_url = on_url;
+    settings.on_status = on_status;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_header_value_complete = on_header_value_complete;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+}
+
+void ah__msg_init(ah__msg *m, int type, ah__header *headers, size_t header_cap,
+                  size_t trailer_bytes_max, size_t trailer_count_max)
+{
+    pthread_once(&settings_once, init_settings);
+    llhttp_init(&m->parser, (llhttp_type_t)type, &settings);
+    m->parser.data = m;
+    m->headers = headers;
+    m->header_cap = header_cap;
+    m->nheaders = 0;
+    m->start[0] = m->start[1] = NULL;
+    m->start_len[0] = m->start_len[1] = 0;
+    m->error = 0;
+    m->why = NULL;
+    m->head_complete = m->msg_complete = m->no_body = 0;
+    m->out = NULL;
+    m->out_len = m->out_cap = 0;
+    ah_buf_init(&m->trailers, trailer_bytes_max ? trailer_bytes_max : 1);
+    m->ntrailers = 0;
+    m->trailer_count_max = trailer_count_max;
+    m->trailer_state = 0;
+    m->trailer_value_at = 0;
+}
+
+void ah__msg_free(ah__msg *m) { ah_buf_free(&m->trailers); }
+
+static void terminate(const char *at, size_t len) { ((char *)at)[len] = '\0'; }
+
+int ah__msg_parse_head(ah__msg *m, char *head, size_t head_len)
+{
+    llhttp_errno_t err = llhttp_execute(&m->parser, head, head_len);
+    if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+        if (!m->error) {
+            m->error = AH_EPROTO_HTTP;
+            m->why = llhttp_get_error_reason(&m->parser);
+        }
+        return m->error;
+    }
+    /* llhttp must have taken exactly the head the scanner found: anything else means it framed
+     * the bytes differently, and we trust neither framing then */
+    if (!m->head_complete ||
+        (err != HPE_OK && llhttp_get_error_pos(&m->parser) != head + head_len)) {
+        m->error = AH_EPROTO_HTTP;
+        m->why = "the head ends where it should not";
+        return m->error;
+    }
+    /* RFC 9110 §15: a status code is three digits; llhttp 8.1 takes "20" or "020" as 20 */
+    if (m->parser.type == HTTP_RESPONSE &&
+        (m->parser.status_code < 100 || m->parser.status_code > 999)) {
+        m->error = AH_EPROTO_HTTP;
+        m->why = "a status code that is not three digits";
+        return m->error;
+    }
+    /* NUL-terminate the spans in place: llhttp is done with the bytes after them */
+    for (int i = 0; i < 2; i++)
+        if (m->start[i])
+            terminate(m->start[i], m->start_len[i]);
+    for (size_t i = 0; i < m->nheaders; i++) {
+        ah__header *h = &m->headers[i];
+        while (h->value_len &&
+               (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+            h->value_len--;
+        terminate(h->name, h->name_len);
+        terminate(h->value, h->value_len);
+    }
+    if (err == HPE_PAUSED_UPGRADE)
+        m->msg_complete = 1; /* what follows belongs to the other protocol */
+    return 0;
+}
+
+int ah__msg_body_step(ah__msg *m, const char *in, size_t in_len, char *out, size_t out_cap,
+                      size_t *used, size_t *produced)
+{
+    size_t feed = in_len < out_cap ? in_len : out_cap; /* decoded bytes never outnumber input */
+    m->out = out;
+    m->out_len = 0;
+    m->out_cap = feed;
+    llhttp_errno_t err = llhttp_execute(&m->parser, in, feed);
+    *produced = m->out_len;
+    m->out = NULL;
+    m->out_cap = 0;
+    if (err == HPE_PAUSED) {
+        *used = (size_t)(llhttp_get_error_pos(&m->parser) - in);
+        llhttp_resume(&m->parser);
+        return 1;
+    }
+    if (err != HPE_OK) {
+        *used = 0;
+        if (!m->error) {
+            m->error = AH_EPROTO_HTTP;
+            m->why = llhttp_get_error_reason(&m->parser);
+        }
+        return m->error;
+    }
+    *used = feed;
+    return m->msg_complete;
+}
+
+int ah__msg_check_transfer_encoding(const ah__msg *m)
+{
+    unsigned flags = m->parser.flags;
+    if (!(flags & F_TRANSFER_ENCODING))
+        return 0;
+    if (!(flags & F_CHUNKED))
+        return AH__TE_NOT_CHUNKED;
+    return ah__headers_check_transfer_encoding(m->headers, m->nheaders) < 0 ? AH__TE_UNKNOWN : 0;
 }

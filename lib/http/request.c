@@ -1,122 +1,12 @@
-/* Requests: parsing a head with llhttp (strict), the checks llhttp 8.1 leaves to us, the
- * llhttp body-feeding step the server and the client share, and the accessors handlers use.
- * Reading a request's body off its connection (Content-Length and chunked, 100-continue) is
- * server_conn.c's. */
+/* Requests: what a parsed head (message.c) means for the server — version, method, target,
+ * body framing, Expect — and the accessors handlers use. Reading a request's body off its
+ * connection (Content-Length and chunked, 100-continue) is server_conn.c's. */
 #include "internal.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ---- llhttp callbacks: record spans; NUL-terminate them after parsing ---- */
-
-static ah_request *req_of(llhttp_t *p) { return p->data; }
-
-static int on_method(llhttp_t *p, const char *at, size_t len)
-{
-    ah_request *r = req_of(p);
-    r->method_at = at;
-    r->method_len = len;
-    return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len)
-{
-    ah_request *r = req_of(p);
-    r->url_at = at;
-    r->url_len = len;
-    return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    ah_request *r = req_of(p);
-    if (r->method)
-        return 0; /* a chunked body's trailer fields: allowed, and not headers */
-    if (r->nheaders == r->header_cap) {
-        r->parse_error = 431;
-        return -1;
-    }
-    /* llhttp 8.1 lets "Name :" through; RFC 9112 §5.1 says reject. */
-    for (size_t i = 0; i < len; i++)
-        if (at[i] == ' ' || at[i] == '\t') {
-            r->parse_error = 400;
-            return -1;
-        }
-    ah__header *h = &r->headers[r->nheaders++];
-    h->name = at;
-    h->name_len = len;
-    h->value = at + len; /* an empty value until on_header_value says otherwise */
-    h->value_len = 0;
-    return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    ah_request *r = req_of(p);
-    if (r->method)
-        return 0;
-    ah__header *h = &r->headers[r->nheaders - 1];
-    h->value = at;
-    h->value_len = len;
-    return 0;
-}
-
-/* The callbacks below refuse to run in a state they should not be called in (a body before
- * the head is complete and a buffer is there to take it, a second end of message) instead of
- * trusting llhttp with our memory: that trust is what a bare CR once turned into a crash. */
-
-static int on_headers_complete(llhttp_t *p)
-{
-    ah_request *r = req_of(p);
-    if (r->head_complete) {
-        r->parse_error = 400;
-        return -1;
-    }
-    r->head_complete = 1;
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len)
-{
-    ah_request *r = req_of(p);
-    /* The caller feeds at most as many input bytes as it has room for output. */
-    if (!r->head_complete || r->msg_complete || !r->body_out ||
-        len > r->body_out_cap - r->body_out_len) {
-        r->parse_error = 400;
-        return -1;
-    }
-    memcpy(r->body_out + r->body_out_len, at, len);
-    r->body_out_len += len;
-    return 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-    ah_request *r = req_of(p);
-    if (!r->head_complete || r->msg_complete) {
-        r->parse_error = 400;
-        return -1;
-    }
-    r->msg_complete = 1;
-    return HPE_PAUSED; /* whatever follows is the next pipelined request */
-}
-
-static llhttp_settings_t settings;
-static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
-
-static void init_settings(void)
-{
-    llhttp_settings_init(&settings);
-    settings.on_method = on_method;
-    settings.on_url = on_url;
-    settings.on_header_field = on_header_field;
-    settings.on_header_value = on_header_value;
-    settings.on_headers_complete = on_headers_complete;
-    settings.on_body = on_body;
-    settings.on_message_complete = on_message_complete;
-}
 
 static int hexval(int c)
 {
@@ -155,54 +45,47 @@ static char *decode(ah__arena *a, const char *src, size_t len, int plus_space)
     return out;
 }
 
-int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t lines)
+/* The HTTP status for a head the message core refused. */
+static int head_error_status(int code)
 {
-    pthread_once(&settings_once, init_settings);
+    return code == AH_ETOOBIG ? 431 : code == AH_ENOMEM ? 503 : 400;
+}
+
+int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t lines,
+                           const ah_server_opts *opts)
+{
     /* lines counts the request line and the empty last line too; the scanner has checked the
      * count against the limit and every line ending */
     if (lines < 2)
         return 400;
-    req->header_cap = lines - 2;
-    req->headers =
-        req->header_cap ? ah__arena_alloc(req->arena, req->header_cap * sizeof(ah__header)) : NULL;
-    if (req->header_cap && !req->headers)
+    size_t header_cap = lines - 2;
+    ah__header *headers =
+        header_cap ? ah__arena_alloc(req->arena, header_cap * sizeof(ah__header)) : NULL;
+    if (header_cap && !headers)
         return 503;
-    llhttp_init(&req->parser, HTTP_REQUEST, &settings);
-    req->parser.data = req;
-    llhttp_errno_t err = llhttp_execute(&req->parser, head, head_len);
-    if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
-        return req->parse_error ? req->parse_error : 400;
-    if (err == HPE_PAUSED_UPGRADE)
-        req->msg_complete = 1;
-    /* llhttp must have consumed exactly the head: anything else means it framed the bytes
-     * differently from the scanner, and we trust neither framing then */
-    if (!req->head_complete || !req->method_at || !req->url_at ||
-        (err == HPE_PAUSED && llhttp_get_error_pos(&req->parser) != head + head_len))
+    ah__msg *m = &req->msg;
+    ah__msg_init(m, HTTP_REQUEST, headers, header_cap, opts->header_bytes_max,
+                 opts->header_count_max);
+    req->msg_started = 1;
+    int rc = ah__msg_parse_head(m, head, head_len);
+    if (rc < 0)
+        return head_error_status(rc);
+    if (!m->start[0] || !m->start[1])
         return 400;
-
-    /* NUL-terminate the spans in place: llhttp is done with the bytes after them. */
-    ((char *)req->method_at)[req->method_len] = '\0';
-    ((char *)req->url_at)[req->url_len] = '\0';
-    req->method = req->method_at;
-    req->target = req->url_at;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        ah__header *h = &req->headers[i];
-        while (h->value_len &&
-               (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
-            h->value_len--;
-        ((char *)h->name)[h->name_len] = '\0';
-        ((char *)h->value)[h->value_len] = '\0';
-    }
-    req->version = req->parser.http_major * 10 + req->parser.http_minor;
-    if (req->parser.http_major != 1)
+    req->method = m->start[0];
+    req->target = m->start[1];
+    req->headers = m->headers;
+    req->nheaders = m->nheaders;
+    req->version = req->msg.parser.http_major * 10 + req->msg.parser.http_minor;
+    if (req->msg.parser.http_major != 1)
         return 505;
-    if (req->parser.method == HTTP_CONNECT)
+    if (req->msg.parser.method == HTTP_CONNECT)
         return 501;
 
     /* the target: origin-form, absolute-form (take its path), or "*" for OPTIONS */
     const char *t = req->target;
     if (strcmp(t, "*") == 0) {
-        if (req->parser.method != HTTP_OPTIONS)
+        if (req->msg.parser.method != HTTP_OPTIONS)
             return 400;
         req->path = "*";
         req->query = "";
@@ -225,27 +108,24 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t 
     }
 
     /* body framing (llhttp has refused CL + TE, duplicate or bad lengths, bad chunking) */
-    if (req->parser.flags & F_CHUNKED) {
+    if (req->msg.parser.flags & F_CHUNKED) {
         req->body_kind = AH__BODY_CHUNKED;
         req->content_length = -1;
-    } else if ((req->parser.flags & F_CONTENT_LENGTH) && req->parser.content_length > 0) {
+    } else if ((req->msg.parser.flags & F_CONTENT_LENGTH) && req->msg.parser.content_length > 0) {
         req->body_kind = AH__BODY_LENGTH;
-        req->content_length = (int64_t)req->parser.content_length;
+        req->content_length = (int64_t)req->msg.parser.content_length;
     } else {
         req->body_kind = AH__BODY_NONE;
         req->content_length = 0;
         req->body_done = 1;
     }
-    /* RFC 9112 §6.1: a coding the server does not understand gets 501. ahttp decodes only
-     * chunked, so "gzip, chunked" or "identity, chunked" would hand the handler bytes it cannot
-     * read (and another hop may frame them differently). */
-    if (req->parser.flags & F_TRANSFER_ENCODING) {
-        if (!(req->parser.flags & F_CHUNKED))
-            return 400; /* §6.3: chunked not last, the length cannot be known */
-        if (ah__headers_check_transfer_encoding(req->headers, req->nheaders) < 0)
-            return 501;
-    }
-    req->keep_alive = llhttp_should_keep_alive(&req->parser);
+    /* RFC 9112 §6.3: chunked not last, the length cannot be known: 400. §6.1: a coding the
+     * server does not understand gets 501; ahttp decodes only chunked, so "gzip, chunked" would
+     * hand the handler bytes it cannot read (and another hop may frame them differently). */
+    int te = ah__msg_check_transfer_encoding(m);
+    if (te < 0)
+        return te == AH__TE_NOT_CHUNKED ? 400 : 501;
+    req->keep_alive = llhttp_should_keep_alive(&req->msg.parser);
     const char *expect = ah_request_header(req, "Expect");
     if (expect) {
         if (strcasecmp(expect, "100-continue") != 0)
@@ -255,15 +135,11 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t 
     return 0;
 }
 
-long ah__llhttp_feed(llhttp_t *p, const char *data, size_t len)
+void ah__request_end(ah_request *req)
 {
-    llhttp_errno_t err = llhttp_execute(p, data, len);
-    if (err == HPE_PAUSED) {
-        long used = (long)(llhttp_get_error_pos(p) - data);
-        llhttp_resume(p);
-        return used;
-    }
-    return err == HPE_OK ? (long)len : -1;
+    if (req->msg_started)
+        ah__msg_free(&req->msg);
+    req->msg_started = 0;
 }
 
 /* ---- accessors ---- */

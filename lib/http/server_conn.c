@@ -250,18 +250,13 @@ typedef struct exchange {
 
 static void reset_exchange(ah__conn *c, exchange *x)
 {
+    ah__request_end(&x->req); /* the last request's */
     ah__arena_reset(&c->arena);
-    memset(&x->req, 0, offsetof(ah_request, parser));
+    /* everything but the llhttp state, which ah__request_parse_head sets up */
+    memset(&x->req, 0, offsetof(ah_request, msg));
     x->req.conn = c;
     x->req.arena = &c->arena;
     x->req.version = 11;
-    x->req.body_out = NULL;
-    x->req.body_out_len = x->req.body_out_cap = 0;
-    x->req.msg_complete = 0;
-    x->req.header_cap = 0;
-    x->req.cur_value = NULL;
-    x->req.method_at = x->req.url_at = NULL;
-    x->req.parse_error = 0;
     x->req.qparams = NULL;
     x->req.nqparams = 0;
     x->req.qparsed = 0;
@@ -294,7 +289,7 @@ static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len, size
     ah_server *srv = c->srv;
     ah_request *req = &x->req;
     ah_response *resp = &x->resp;
-    int status = ah__request_parse_head(req, head, head_len, lines);
+    int status = ah__request_parse_head(req, head, head_len, lines, &srv->opts);
     AH__COUNT(srv->requests, 1);
     c->requests++;
     if (status) {
@@ -368,6 +363,7 @@ static int conn_task(void *arg)
     }
     ah_stream_set_timeouts(c->stream, o->body_timeout_ms, o->write_timeout_ms);
     exchange x;
+    x.req.msg_started = 0; /* nothing to release before the first request */
     for (;;) {
         const char *data;
         if (ah_stream_buffered(c->stream, &data) == 0) {
@@ -403,9 +399,12 @@ static int conn_task(void *arg)
             access_log(c, &x.req, &x.resp);
             break;
         }
-        if (!serve_one(c, &x, head, head_len, lines))
+        int keep = serve_one(c, &x, head, head_len, lines);
+        ah__request_end(&x.req);
+        if (!keep)
             break;
     }
+    ah__request_end(&x.req);
     (void)ah_stream_flush(c->stream);
     c->task = NULL;
     ah__conn_free(c);
@@ -452,7 +451,7 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
             req->body_done = 1;
         return n;
     }
-    /* chunked: llhttp decodes; feed it no more input than there is room for output */
+    /* chunked: the message core decodes, no more input than there is room for output */
     for (;;) {
         const char *data;
         size_t have = ah_stream_buffered(s, &data);
@@ -464,19 +463,13 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
                 return n;
             continue;
         }
-        size_t feed = have < len ? have : len;
-        req->body_out = buf;
-        req->body_out_len = 0;
-        req->body_out_cap = feed;
-        long used = ah__llhttp_feed(&req->parser, data, feed);
-        if (used < 0)
-            return AH_EPROTO_HTTP;
-        ah_stream_consume(s, (size_t)used);
-        if (req->msg_complete)
+        size_t used, got;
+        int step = ah__msg_body_step(&req->msg, data, have, buf, len, &used, &got);
+        if (step < 0)
+            return AH_EPROTO_HTTP; /* the body is broken: the request fails whole */
+        ah_stream_consume(s, used);
+        if (step == 1)
             req->body_done = 1;
-        size_t got = req->body_out_len;
-        req->body_out = NULL;
-        req->body_out_cap = 0;
         req->body_read += got;
         if (req->body_read > req->body_max)
             return AH_ETOOBIG;

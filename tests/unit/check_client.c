@@ -1617,6 +1617,7 @@ static const char *const malformed[] = {
     "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", /* not a number */
     "FOO/1.1 200 OK\r\n\r\n",                         /* not HTTP */
     "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",       /* space in name */
+    "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",    /* a status of two digits */
     /* a bare CR (not followed by LF) anywhere in the head: llhttp 8.1.0 built lenient took the
      * first two as the end of the head and called on_body inside the head parse (a crash) */
     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\rhello", /* instead of the empty line */
@@ -2516,6 +2517,52 @@ static void client_https_proxy(world *w)
     raw_stop(&ps.rs);
 }
 
+/* A proxy whose answer to CONNECT is malformed: it goes through the same head scanner and
+ * parser as any response (before, a hand-written status-line check let a bare LF through). */
+static const char *const bad_connect_replies[] = {
+    "HTTP/1.1 200 Connection established\n\n",    /* bare LF */
+    "HTTP/1.1 200 Connection established\r\n\n",  /* bare LF ending the head */
+    "HTTP/1.1 200 Connection established\r\n\rX", /* bare CR */
+    "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n",    /* obs-fold */
+    "HTTP/1.1 200 OK\r\nBad Name: a\r\n\r\n",     /* space in a field name */
+    "HTTP/2 200\r\n\r\n",                         /* not HTTP/1.x */
+    "HTTP/1.1 20 OK\r\n\r\n",                     /* not a status */
+};
+#define NBAD_CONNECT (sizeof(bad_connect_replies) / sizeof(bad_connect_replies[0]))
+
+static int bad_connect_proxy(ah_stream *s, int index, void *arg)
+{
+    if (read_request(s) <= 0)
+        return 0;
+    (void)send_text(s, bad_connect_replies[index % NBAD_CONNECT]);
+    (void)read_request(s); /* until the client goes */
+    return 0;
+}
+
+static int main_bad_connect_reply(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, bad_connect_proxy, NULL);
+    for (size_t i = 0; i < NBAD_CONNECT; i++) {
+        ah_client_opts o = {.proxy = rs.url};
+        ah_client *c = ah_client_new(&o);
+        ah_client_response *r;
+        ah_client_error err;
+        ah_client_request req = {.url = "https://127.0.0.1:9/", .error = &err};
+        int rc = ah_client_fetch(c, &req, &r);
+        ck_assert_msg(rc == AH_EPROTO_HTTP, "reply %zu: %s (%s)", i, ah_strerror(rc), err.message);
+        ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_CONNECT);
+        ck_assert_msg(strstr(err.message, "malformed response to CONNECT"), "reply %zu: %s", i,
+                      err.message);
+        ah_client_close(c);
+    }
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_malformed_connect_replies_are_rejected) { run_main(main_bad_connect_reply); }
+END_TEST
+
 START_TEST(test_https_through_a_proxy_tunnel)
 {
     run_world_tls(client_https_proxy, "server.pem", "server.key");
@@ -3414,6 +3461,7 @@ static Suite *client_suite(void)
     tc = tcase_create("proxy");
     tcase_add_test(tc, test_http_through_a_proxy_in_absolute_form);
     tcase_add_test(tc, test_https_through_a_proxy_tunnel);
+    tcase_add_test(tc, test_malformed_connect_replies_are_rejected);
     suite_add_tcase(s, tc);
     tc = tcase_create("host stats");
     tcase_add_test(tc, test_host_stats_show_open_active_idle_and_waiting_per_host);

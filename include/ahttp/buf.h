@@ -1,0 +1,69 @@
+/* ahttp: growable byte buffers with a hard cap.
+ *
+ * Every buffer that input can grow carries its own limit: adding past it fails with AH_ETOOBIG
+ * and leaves the buffer as it was, so no caller can forget the check (the idea of curl's dynbuf).
+ * The bytes are always followed by a NUL, so a buffer of text is a C string.
+ *
+ *     ah_buf b;
+ *     ah_buf_init(&b, 64 * 1024);
+ *     if (ah_buf_add(&b, "GET ", 4) < 0 || ah_buf_addf(&b, "%s HTTP/1.1\r\n", path) < 0)
+ *         ...;                       // AH_ETOOBIG past 64 KiB, AH_ENOMEM
+ *     use(ah_buf_data(&b), ah_buf_len(&b));
+ *     ah_buf_free(&b);
+ */
+#ifndef AHTTP_BUF_H
+#define AHTTP_BUF_H
+
+#include <stdarg.h>
+
+#include <ahttp/common.h>
+#include <ahttp/error.h>
+
+AH_BEGIN_DECLS
+
+/** A buffer. Its fields are private: use the functions. Zeroed (or after ah_buf_free) it is
+ * empty with no cap set: call ah_buf_init before adding. */
+typedef struct ah_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* the most bytes it may hold (not counting the NUL) */
+} ah_buf;
+
+/** Make b empty, holding at most max bytes (max > 0). Allocates nothing. */
+AH_EXPORT void ah_buf_init(ah_buf *b, size_t max);
+
+/** Append len bytes. Returns 0, AH_ETOOBIG if the buffer would pass its cap, AH_ENOMEM. On
+ * failure the buffer is unchanged. */
+AH_NODISCARD AH_EXPORT int ah_buf_add(ah_buf *b, const void *data, size_t len);
+
+/** Append a NUL-terminated string (as ah_buf_add). */
+AH_NODISCARD AH_EXPORT int ah_buf_adds(ah_buf *b, const char *s);
+
+/** Append printf-style formatted text (as ah_buf_add; AH_EINVAL for a bad format). */
+AH_NODISCARD AH_EXPORT int ah_buf_addf(ah_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/** As ah_buf_addf with a va_list. */
+AH_NODISCARD AH_EXPORT int ah_buf_vaddf(ah_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/** The bytes (NUL-terminated; "" when empty, never NULL). Valid until the next change. */
+AH_EXPORT const char *ah_buf_data(const ah_buf *b);
+
+/** The number of bytes. */
+AH_EXPORT size_t ah_buf_len(const ah_buf *b);
+
+/** Drop the last len - n bytes (n <= len), keeping the memory. */
+AH_EXPORT void ah_buf_truncate(ah_buf *b, size_t n);
+
+/** Take the bytes out: returns the malloc'd NUL-terminated buffer (the caller frees it), or NULL
+ * if it is empty and nothing was ever allocated; b is left empty with its cap. */
+AH_EXPORT char *ah_buf_take(ah_buf *b);
+
+/** Free the memory; b is left empty with its cap. */
+AH_EXPORT void ah_buf_free(ah_buf *b);
+
+AH_END_DECLS
+
+#endif

@@ -1,0 +1,78 @@
+/* Capped growable buffers (ah_buf): growth, the cap refusing without changing the buffer,
+ * formatted appends past the stack scratch, take/free. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkutil.h"
+
+START_TEST(test_buf_grows_and_stays_nul_terminated)
+{
+    ah_buf b;
+    ah_buf_init(&b, 1 << 20);
+    ck_assert_str_eq(ah_buf_data(&b), "");
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(ah_buf_add(&b, "0123456789", 10), 0);
+    ck_assert_uint_eq(ah_buf_len(&b), 10000);
+    ck_assert_int_eq(ah_buf_data(&b)[10000], '\0');
+    ck_assert_int_eq(memcmp(ah_buf_data(&b) + 9990, "0123456789", 10), 0);
+    ah_buf_truncate(&b, 3);
+    ck_assert_str_eq(ah_buf_data(&b), "012");
+    ah_buf_free(&b);
+    ck_assert_uint_eq(ah_buf_len(&b), 0);
+}
+END_TEST
+
+START_TEST(test_buf_past_its_cap_is_etoobig_and_unchanged)
+{
+    ah_buf b;
+    ah_buf_init(&b, 16);
+    ck_assert_int_eq(ah_buf_adds(&b, "0123456789"), 0);
+    ck_assert_int_eq(ah_buf_adds(&b, "abcdefg"), AH_ETOOBIG); /* 17 bytes */
+    ck_assert_str_eq(ah_buf_data(&b), "0123456789");
+    ck_assert_int_eq(ah_buf_adds(&b, "abcdef"), 0); /* exactly 16 */
+    ck_assert_int_eq(ah_buf_add(&b, "x", 1), AH_ETOOBIG);
+    ck_assert_int_eq(ah_buf_addf(&b, "%d", 7), AH_ETOOBIG);
+    ck_assert_str_eq(ah_buf_data(&b), "0123456789abcdef");
+    /* a length that would wrap around the cap check */
+    ck_assert_int_eq(ah_buf_add(&b, "x", SIZE_MAX), AH_ETOOBIG);
+    ah_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_buf_addf_formats_long_text)
+{
+    ah_buf b;
+    ah_buf_init(&b, 4096);
+    char word[1001];
+    memset(word, 'w', 1000);
+    word[1000] = '\0';
+    ck_assert_int_eq(ah_buf_addf(&b, "<%s|%d>", word, 42), 0); /* past the 256-byte scratch */
+    ck_assert_uint_eq(ah_buf_len(&b), 1005);
+    ck_assert_int_eq(memcmp(ah_buf_data(&b) + 1001, "|42>", 4), 0);
+    ck_assert_int_eq(ah_buf_addf(&b, "%s%s%s%s", word, word, word, word), AH_ETOOBIG);
+    ck_assert_uint_eq(ah_buf_len(&b), 1005);
+    char *owned = ah_buf_take(&b);
+    ck_assert_ptr_nonnull(owned);
+    ck_assert_uint_eq(strlen(owned), 1005);
+    free(owned);
+    ck_assert_uint_eq(ah_buf_len(&b), 0);
+    ck_assert_int_eq(ah_buf_adds(&b, "again"), 0); /* the cap stays */
+    ck_assert_str_eq(ah_buf_data(&b), "again");
+    ah_buf_free(&b);
+}
+END_TEST
+
+static Suite *buf_suite(void)
+{
+    Suite *s = suite_create("buf");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_buf_grows_and_stays_nul_terminated);
+    tcase_add_test(tc, test_buf_past_its_cap_is_etoobig_and_unchanged);
+    tcase_add_test(tc, test_buf_addf_formats_long_text);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return ah_check_run(buf_suite()); }
