@@ -23,46 +23,21 @@
 
 /* ---- building the request ---- */
 
-/* A request head: starts in the caller's stack buffer (a typical head fits), moves to the heap
- * only for a long one. */
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-    int heap; /* p is malloc'd */
-} buf;
+/* A request head is built in an ah_buf that starts in the caller's stack buffer (a typical head
+ * fits) and is capped: the caller's headers and the jar's cookies cannot grow it without bound.
+ * Its error is sticky, so the builder adds without checking and the sender checks once. */
+#define REQUEST_HEAD_MAX (256 * 1024)
 
+typedef ah_buf buf;
+
+/* The error is read once, at the end (ah_buf_error): each add's own result is not needed. */
 static void buf_add(buf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = b->heap ? realloc(b->p, cap) : malloc(cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        if (!b->heap && b->len)
-            memcpy(p, b->p, b->len);
-        b->p = p;
-        b->cap = cap;
-        b->heap = 1;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    int sticky = ah_buf_add(b, s, n);
+    (void)sticky;
 }
 
 static void buf_adds(buf *b, const char *s) { buf_add(b, s, strlen(s)); }
-
-static void buf_free(buf *b)
-{
-    if (b->heap)
-        free(b->p);
-}
 
 /* The decimal digits of v. */
 static void buf_uint(buf *b, unsigned v)
@@ -441,25 +416,33 @@ int ah__client_send_request(ah__fetch *f, ah__cconn *conn, const ah__outreq *rq,
 {
     ah_client *c = f->c;
     char stack[1024];
-    buf head = {.p = stack, .cap = sizeof(stack)};
+    buf head;
+    ah_buf_init_with(&head, stack, sizeof(stack), REQUEST_HEAD_MAX);
     *body_withheld = 0;
     build_head(c, rq, conn->host->via == AH__VIA_FORWARD ? conn->host->proxy : NULL, &head,
                close_after);
-    if (head.oom) {
-        buf_free(&head);
-        return ah__client_fail(f, AH_ENOMEM, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
+    int failed = ah_buf_error(&head);
+    if (failed) {
+        ah_buf_free(&head);
+        if (failed == AH_ETOOBIG)
+            return ah__client_fail(f, failed, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
+                                   "request head larger than %d KiB", REQUEST_HEAD_MAX / 1024);
+        return ah__client_fail(f, failed, AH_CLIENT_PHASE_SEND, AH_CLIENT_TIMEOUT_NONE,
                                "out of memory");
     }
-    ah__client_trace(c, AH_CLIENT_TRACE_REQUEST_HEAD, head.p, head.len);
+    const char *head_bytes = ah_buf_data(&head);
+    size_t head_len = ah_buf_len(&head);
+    ah__client_trace(c, AH_CLIENT_TRACE_REQUEST_HEAD, head_bytes, head_len);
     if (conn->requests > 0)
         c->reused++;
     conn->requests++;
     c->requests++;
     int expect = rq->expect_continue && has_body_bytes(rq);
     int body_now = !expect && rq->body && rq->body_len;
-    struct iovec iov[2] = {{head.p, head.len}, {(void *)rq->body, body_now ? rq->body_len : 0}};
+    struct iovec iov[2] = {{(void *)head_bytes, head_len},
+                           {(void *)rq->body, body_now ? rq->body_len : 0}};
     int rc = ah_stream_writev(conn->stream, iov, body_now ? 2 : 1);
-    buf_free(&head);
+    ah_buf_free(&head);
     if (rc < 0)
         return rc;
     if (expect) {

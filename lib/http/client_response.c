@@ -581,51 +581,44 @@ int ah_client_response_body(ah_client_response *r, const char **data, size_t *le
     int known = !r->dec && r->body_kind == BODY_LENGTH; /* a HEAD or 304 length is no body */
     if (known && (uint64_t)r->content_length > max)
         return body_fail(r, AH_ETOOBIG);
-    size_t cap = known ? (size_t)r->content_length : r->body_kind == BODY_NONE ? 0 : 16 * 1024;
-    if (cap > max)
-        cap = max;
-    size_t used = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf)
-        return body_fail(r, AH_ENOMEM);
+    /* the whole body in one capped buffer, read into it directly */
+    ah_buf body;
+    ah_buf_init(&body, max);
+    size_t want = known ? (size_t)r->content_length : 16 * 1024;
     for (;;) {
-        if (used == cap) {
-            if (r->body_done && !r->dec)
-                break; /* all there is: no need to probe */
-            if (cap >= max) {
-                char probe; /* one more byte would break the limit: does it exist? */
-                int n = ah_client_response_read(r, &probe, 1);
-                if (n == 0)
-                    break;
-                free(buf);
-                return n < 0 ? n : body_fail(r, AH_ETOOBIG);
-            }
-            size_t ncap = cap ? cap * 2 : 16 * 1024;
-            if (ncap > max)
-                ncap = max;
-            char *nbuf = realloc(buf, ncap + 1);
-            if (!nbuf) {
-                free(buf);
+        if (known && ah_buf_len(&body) == (size_t)r->content_length && r->body_done)
+            break; /* all there is: no need to probe */
+        size_t room;
+        char *at = ah_buf_space(&body, want, &room);
+        if (!at) {
+            if (ah_buf_error(&body)) {
+                ah_buf_free(&body);
                 return body_fail(r, AH_ENOMEM);
             }
-            buf = nbuf;
-            cap = ncap;
+            char probe; /* one more byte would break the limit: does it exist? */
+            int n = ah_client_response_read(r, &probe, 1);
+            if (n == 0)
+                break;
+            ah_buf_free(&body);
+            return n < 0 ? n : body_fail(r, AH_ETOOBIG);
         }
-        int n = ah_client_response_read(r, buf + used, cap - used);
+        int n = ah_client_response_read(r, at, room);
         if (n < 0) {
-            free(buf);
+            ah_buf_free(&body);
             return n;
         }
         if (n == 0)
             break;
-        used += (size_t)n;
+        ah_buf_commit(&body, (size_t)n);
+        want = ah_buf_len(&body); /* unknown length: double */
     }
-    buf[used] = '\0';
-    r->body = buf;
-    r->body_len = used;
+    r->body_len = ah_buf_len(&body);
+    r->body = ah_buf_take(&body);
+    if (!r->body)
+        return body_fail(r, AH_ENOMEM);
     r->have_body = 1;
-    *data = buf;
-    *len = used;
+    *data = r->body;
+    *len = r->body_len;
     return 0;
 }
 

@@ -16,6 +16,18 @@ void ah_buf_init(ah_buf *b, size_t max)
     b->data = NULL;
     b->len = b->cap = 0;
     b->max = max;
+    b->heap = 0;
+    b->error = 0;
+}
+
+void ah_buf_init_with(ah_buf *b, char *mem, size_t size, size_t max)
+{
+    ah_buf_init(b, max);
+    if (mem && size) {
+        b->data = mem;
+        b->cap = size;
+        mem[0] = '\0';
+    }
 }
 
 /* Make room for `more` bytes beyond len, plus the NUL. The cap check comes first, and the
@@ -27,24 +39,38 @@ static int reserve(ah_buf *b, size_t more)
     size_t need = b->len + more + 1;
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : BUF_MIN;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    /* double (amortised appends), or exactly what is asked if that is more (a known size) */
+    size_t cap = !b->cap ? BUF_MIN : b->cap > SIZE_MAX / 2 ? need : b->cap * 2;
+    if (cap < need)
+        cap = need;
     if (cap > b->max + 1)
         cap = b->max + 1; /* the doubling must not allocate past what may ever be used */
-    char *p = realloc(b->data, cap);
+    char *p = b->heap ? realloc(b->data, cap) : malloc(cap);
     if (!p)
         return AH_ENOMEM;
+    if (!b->heap && b->len)
+        memcpy(p, b->data, b->len); /* out of the caller's memory */
     b->data = p;
     b->cap = cap;
+    b->heap = 1;
     return 0;
+}
+
+/* Record a failure: the first one sticks. */
+static int fail(ah_buf *b, int rc)
+{
+    if (!b->error)
+        b->error = rc;
+    return rc;
 }
 
 int ah_buf_add(ah_buf *b, const void *data, size_t len)
 {
+    if (b->error)
+        return b->error;
     int rc = reserve(b, len);
     if (rc < 0)
-        return rc;
+        return fail(b, rc);
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;
@@ -56,18 +82,22 @@ int ah_buf_adds(ah_buf *b, const char *s) { return ah_buf_add(b, s, strlen(s)); 
 
 int ah_buf_vaddf(ah_buf *b, const char *fmt, va_list ap)
 {
+    if (b->error)
+        return b->error;
     va_list again;
     va_copy(again, ap);
     char small[256];
     int n = vsnprintf(small, sizeof(small), fmt, ap);
     int rc;
     if (n < 0) {
-        rc = AH_EINVAL;
+        rc = fail(b, AH_EINVAL);
     } else if ((size_t)n < sizeof(small)) {
         rc = ah_buf_add(b, small, (size_t)n);
     } else if ((rc = reserve(b, (size_t)n)) == 0) {
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
         b->len += (size_t)n;
+    } else {
+        fail(b, rc);
     }
     va_end(again);
     return rc;
@@ -81,6 +111,36 @@ int ah_buf_addf(ah_buf *b, const char *fmt, ...)
     va_end(ap);
     return rc;
 }
+
+char *ah_buf_space(ah_buf *b, size_t want, size_t *room)
+{
+    *room = 0;
+    if (b->error || b->len >= b->max)
+        return NULL;
+    if (want > b->max - b->len)
+        want = b->max - b->len;
+    if (want == 0)
+        want = 1;
+    if (b->cap - (b->cap ? 1 : 0) < b->len + want) {
+        int rc = reserve(b, want);
+        if (rc < 0) {
+            fail(b, rc);
+            return NULL;
+        }
+    }
+    *room = b->cap - 1 - b->len;
+    if (*room > b->max - b->len)
+        *room = b->max - b->len;
+    return b->data + b->len;
+}
+
+void ah_buf_commit(ah_buf *b, size_t n)
+{
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+int ah_buf_error(const ah_buf *b) { return b->error; }
 
 const char *ah_buf_data(const ah_buf *b) { return b->data ? b->data : ""; }
 
@@ -97,14 +157,27 @@ void ah_buf_truncate(ah_buf *b, size_t n)
 char *ah_buf_take(ah_buf *b)
 {
     char *p = b->data;
+    if (!b->heap) { /* empty, or in the caller's memory: hand out a copy */
+        p = malloc(b->len + 1);
+        if (p) {
+            if (b->len)
+                memcpy(p, b->data, b->len);
+            p[b->len] = '\0';
+        }
+    }
     b->data = NULL;
     b->len = b->cap = 0;
+    b->heap = 0;
+    b->error = 0;
     return p;
 }
 
 void ah_buf_free(ah_buf *b)
 {
-    free(b->data);
+    if (b->heap)
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->heap = 0;
+    b->error = 0;
 }

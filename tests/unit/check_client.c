@@ -2563,6 +2563,39 @@ static int main_bad_connect_reply(void *arg)
 START_TEST(test_malformed_connect_replies_are_rejected) { run_main(main_bad_connect_reply); }
 END_TEST
 
+/* The request head is built in a capped buffer: a caller's 300 KiB header is refused with
+ * AH_ETOOBIG before anything is sent, not grown into memory without bound. */
+static int main_huge_request_head(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, close_after_one, NULL);
+    ah_client *c = ah_client_new(NULL);
+    size_t n = 300 * 1024;
+    char *big = malloc(n + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'v', n);
+    big[n] = '\0';
+    ah_client_header h = {"X-Big", big};
+    ah_client_error err;
+    ah_client_request req = {.url = at(rs.url, "/"), .headers = &h, .nheaders = 1, .error = &err};
+    ah_client_response *r;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), AH_ETOOBIG);
+    ck_assert_int_eq(err.phase, AH_CLIENT_PHASE_SEND);
+    ck_assert_msg(strstr(err.message, "request head larger than"), "%s", err.message);
+    /* the control: 4 KiB goes out, and is answered */
+    big[4 * 1024] = 0;
+    ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
+    ck_assert_int_eq(ah_client_response_status(r), 200);
+    ah_client_response_free(r);
+    free(big);
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_request_head_past_its_cap_is_etoobig) { run_main(main_huge_request_head); }
+END_TEST
+
 START_TEST(test_https_through_a_proxy_tunnel)
 {
     run_world_tls(client_https_proxy, "server.pem", "server.key");
@@ -3462,6 +3495,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_http_through_a_proxy_in_absolute_form);
     tcase_add_test(tc, test_https_through_a_proxy_tunnel);
     tcase_add_test(tc, test_malformed_connect_replies_are_rejected);
+    tcase_add_test(tc, test_request_head_past_its_cap_is_etoobig);
     suite_add_tcase(s, tc);
     tc = tcase_create("host stats");
     tcase_add_test(tc, test_host_stats_show_open_active_idle_and_waiting_per_host);
