@@ -21,10 +21,11 @@ fi
 
 # ---- packages ------------------------------------------------------------------------------
 build_pkgs=(build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
-    zlib1g-dev check node-llhttp libgumbo-dev libpsl-dev)
+    zlib1g-dev check node-llhttp libgumbo-dev libpsl-dev libidn2-dev)
 run_pkgs=()
 test_pkgs=(valgrind openssl curl python3 python3-aiohttp nginx wrk apache2-utils nghttp2-client
-    binutils procps iproute2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+    binutils procps iproute2 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+    clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
@@ -78,4 +79,25 @@ rc=0
 make -C "$build" -j"$jobs" check || rc=1
 make -C "$build" check-valgrind || rc=1
 "$top/tests/report.sh" "$build" || rc=1
+
+# ---- fuzzing: a short pass of each libFuzzer target (tests/fuzz/run.sh) ----------------------
+# In a build of its own: clang, and the whole library instrumented (ASan, UBSan, coverage).
+fuzz_build="$top/build-fuzz"
+fuzz_seconds=60
+fuzz_ok=1
+mkdir -p "$fuzz_build"
+if [ ! -f "$fuzz_build/Makefile" ] || [ configure -nt "$fuzz_build/config.status" ]; then
+    echo "quickstart: configure build-fuzz (CC=clang --enable-fuzzing)"
+    (cd "$fuzz_build" && CC=clang "$top/configure" -q --enable-fuzzing) || fuzz_ok=0
+fi
+if [ $fuzz_ok = 1 ]; then
+    make -C "$fuzz_build" -s -j"$jobs" tests/fuzz/fuzz_request tests/fuzz/fuzz_response ||
+        fuzz_ok=0
+fi
+if [ $fuzz_ok = 1 ]; then
+    "$top/tests/fuzz/run.sh" "$fuzz_seconds" "$fuzz_build" || fuzz_ok=0
+else
+    echo "fuzz: 0 passed, 2 failed (build-fuzz could not be configured or built)"
+fi
+[ $fuzz_ok = 1 ] || rc=1
 exit $rc

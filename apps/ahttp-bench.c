@@ -33,6 +33,8 @@
 
 #include <ahttp/ahttp.h>
 
+#include "http/internal.h" /* the HTTP/1 message core, for --pipeline */
+
 static const char usage[] =
     "usage: ahttp-bench -c CONNS (-d SECONDS | -n REQUESTS) [options] URL\n"
     "  -c, --connections N    connections (and concurrent requests) in all\n"
@@ -267,22 +269,29 @@ static int client_task(void *arg)
     return 0;
 }
 
-/* ---- --pipeline: raw streams and a minimal response parser ---- */
+/* ---- --pipeline: raw streams, responses read with the library's HTTP/1 message core ----
+ * (the same head scanner and llhttp callbacks as the client and server: ahttp-bench links the
+ * library's objects for them, and parses no head or status line of its own) */
 
-/* Wait until the buffered bytes hold delim; *at is its offset from the buffer start. */
-static int find_buffered(ah_stream *s, const char *delim, size_t delim_len, size_t *at)
+/* Response heads larger than this are refused; the scanner's limits. */
+#define HEAD_MAX (64 * 1024)
+#define HEAD_LINES_MAX 256
+
+/* Wait for a complete head in the stream's buffer: *head_len and *lines from the scanner. */
+static int find_head(ah_stream *s, size_t *head_len, size_t *lines)
 {
-    size_t from = 0;
+    const ah__head_limits lim = {HEAD_MAX, HEAD_MAX, HEAD_LINES_MAX};
+    ah__head_scan hs = {0};
     for (;;) {
         const char *data;
         size_t have = ah_stream_buffered(s, &data);
-        if (have >= delim_len) {
-            const char *p = memmem(data + from, have - from, delim, delim_len);
-            if (p) {
-                *at = (size_t)(p - data);
-                return 0;
-            }
-            from = have - delim_len + 1;
+        int rc = ah__head_scan_run(&hs, data, have, &lim);
+        if (rc < 0)
+            return AH_EPROTO_HTTP;
+        if (rc == 1) {
+            *head_len = hs.head_len;
+            *lines = hs.lines;
+            return 0;
         }
         int n = ah_stream_fill(s); /* AH_ETOOBIG at the stream's cap: a head that big is bad */
         if (n == 0)
@@ -315,97 +324,80 @@ static int skip_bytes(worker *w, ah_stream *s, uint64_t len)
     return 0;
 }
 
-/* The value of header `name` in head[0..len) (case-insensitive name), or NULL; *vlen its length. */
-static const char *head_value(const char *head, size_t len, const char *name, size_t *vlen)
+/* A chunked body, decoded by the message core into the scratch and counted. */
+static int skip_chunked(worker *w, ah_stream *s, ah__msg *m, uint64_t *body)
 {
-    size_t nlen = strlen(name);
-    const char *end = head + len;
-    const char *line = memchr(head, '\n', len); /* skip the status line */
-    while (line && line + 1 < end) {
-        line++;
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            break;
-        if ((size_t)(eol - line) > nlen && line[nlen] == ':' &&
-            strncasecmp(line, name, nlen) == 0) {
-            const char *v = line + nlen + 1, *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            *vlen = (size_t)(ve - v);
-            return v;
-        }
-        line = eol;
-    }
-    return NULL;
-}
-
-static int value_has(const char *v, size_t vlen, const char *token)
-{
-    size_t tlen = strlen(token);
-    for (size_t i = 0; v && i + tlen <= vlen; i++)
-        if (strncasecmp(v + i, token, tlen) == 0)
-            return 1;
-    return 0;
-}
-
-/* Read one response: *status, *body, *close_after. AH_EPROTO_HTTP when it is not HTTP/1.x. */
-static int read_response(worker *w, ah_stream *s, int *status, uint64_t *body, int *close_after)
-{
-    size_t at;
-    int rc = find_buffered(s, "\r\n\r\n", 4, &at);
-    if (rc < 0)
-        return rc;
-    const char *head;
-    size_t head_len = at + 4;
-    (void)ah_stream_buffered(s, &head);
-    if (head_len < 12 || memcmp(head, "HTTP/1.", 7) != 0 || head[8] != ' ')
-        return AH_EPROTO_HTTP;
-    *status = atoi(head + 9);
-    int http10 = head[7] == '0';
-    size_t vlen;
-    const char *v = head_value(head, head_len, "Connection", &vlen);
-    *close_after = v ? value_has(v, vlen, "close") : http10;
-    int chunked = 0;
-    int64_t length = -1;
-    if ((v = head_value(head, head_len, "Transfer-Encoding", &vlen)))
-        chunked = value_has(v, vlen, "chunked");
-    else if ((v = head_value(head, head_len, "Content-Length", &vlen)))
-        length = strtoll(v, NULL, 10);
-    ah_stream_consume(s, head_len);
-    *body = 0;
-    if (*status == 204 || *status == 304 || *status < 200)
-        return 0;
-    if (!chunked && length < 0)
-        return AH_EPROTO_HTTP; /* read-to-close bodies cannot be pipelined */
-    if (!chunked) {
-        *body = (uint64_t)length;
-        return skip_bytes(w, s, (uint64_t)length);
-    }
     for (;;) {
-        if ((rc = find_buffered(s, "\r\n", 2, &at)) < 0)
-            return rc;
-        const char *line;
-        (void)ah_stream_buffered(s, &line);
-        char *end;
-        unsigned long long size = strtoull(line, &end, 16);
-        if (end == line)
+        const char *data;
+        size_t have = ah_stream_buffered(s, &data);
+        if (have == 0) {
+            int n = ah_stream_fill(s);
+            if (n == 0)
+                return AH_EEOF;
+            if (n < 0)
+                return n;
+            continue;
+        }
+        size_t used, got;
+        int step = ah__msg_body_step(m, data, have, w->scratch, SCRATCH_SIZE, &used, &got);
+        if (step < 0)
             return AH_EPROTO_HTTP;
-        ah_stream_consume(s, at + 2);
-        if (size == 0)
-            break;
-        *body += size;
-        if ((rc = skip_bytes(w, s, size + 2)) < 0) /* the data and its CRLF */
-            return rc;
-    }
-    for (;;) { /* trailers, up to the empty line */
-        if ((rc = find_buffered(s, "\r\n", 2, &at)) < 0)
-            return rc;
-        ah_stream_consume(s, at + 2);
-        if (at == 0)
+        ah_stream_consume(s, used);
+        *body += got;
+        if (step == 1)
             return 0;
     }
+}
+
+/* Read one response: *status, *body (its length), *close_after. AH_EPROTO_HTTP when it is
+ * malformed, or close-delimited (which cannot be pipelined). */
+static int read_response(worker *w, ah_stream *s, int *status, uint64_t *body, int *close_after)
+{
+    size_t head_len, lines;
+    int rc = find_head(s, &head_len, &lines);
+    if (rc < 0)
+        return rc;
+    /* the head is copied: the parse NUL-terminates spans in place, and the stream's buffer
+     * moves on while a chunked body is read */
+    char stack_head[4096];
+    ah__header stack_headers[32];
+    size_t nheaders = lines - 2;
+    char *head = head_len < sizeof(stack_head) ? stack_head : malloc(head_len + 1);
+    ah__header *headers = nheaders <= 32 ? stack_headers : calloc(nheaders, sizeof(*headers));
+    const char *data;
+    (void)ah_stream_buffered(s, &data);
+    if (!head || !headers) {
+        rc = AH_ENOMEM;
+        goto out;
+    }
+    memcpy(head, data, head_len);
+    head[head_len] = '\0';
+    ah_stream_consume(s, head_len);
+    ah__msg m;
+    ah__msg_init(&m, HTTP_RESPONSE, headers, nheaders, HEAD_MAX, HEAD_LINES_MAX);
+    rc = ah__msg_parse_head(&m, head, head_len);
+    if (rc == 0 && (m.parser.http_major != 1 || ah__msg_check_transfer_encoding(&m) < 0))
+        rc = AH_EPROTO_HTTP;
+    if (rc == 0) {
+        *status = m.parser.status_code;
+        *close_after = !llhttp_should_keep_alive(&m.parser);
+        *body = 0;
+        if (m.no_body)
+            ;
+        else if (m.parser.flags & F_CHUNKED)
+            rc = skip_chunked(w, s, &m, body);
+        else if (m.parser.flags & F_CONTENT_LENGTH)
+            rc = skip_bytes(w, s, *body = m.parser.content_length);
+        else
+            rc = AH_EPROTO_HTTP; /* read-to-close bodies cannot be pipelined */
+    }
+    ah__msg_free(&m);
+out:
+    if (head != stack_head)
+        free(head);
+    if (headers != stack_headers)
+        free(headers);
+    return rc;
 }
 
 static int pipe_connect(worker *w, ah_stream **out)

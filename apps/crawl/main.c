@@ -749,7 +749,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; rc == 0 && i < a.nseeds; i++) {
         const char *s = argv[optind + (int)i];
         if (crawl_url_canonical(s, &a.seeds[i]) < 0) {
-            rc = bad_usage("bad URL '%s' (an absolute http:// or https:// URL is needed)", s);
+            /* what is wrong if the URL does not parse (a host name IDNA refuses, a bad port),
+             * else it is not one a crawl can start from */
+            char why[160], msg[4096];
+            if (ah_url_explain(s, why, sizeof(why)) != AH_EINVAL)
+                snprintf(why, sizeof(why), "an absolute http:// or https:// URL is needed");
+            snprintf(msg, sizeof(msg), "bad URL '%s' (%s)", s, why);
+            rc = bad_usage("%s", msg);
             break;
         }
         c->seed_hosts[i] = strndup(a.seeds[i], origin_len(a.seeds[i]));
@@ -796,6 +802,9 @@ int main(int argc, char **argv)
         sa.sa_flags = SA_RESTART;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+        /* -q: the library keeps its warnings (libevent's among them) to itself as well */
+        if (o.quiet)
+            ah_log_set_level(AH_LOG_ERROR);
         /* gumbo and regexec run on the pool or in workers: give tasks room beyond the default */
         ah_loop_opts lo = {.stack_size = 256 * 1024};
         ah_loop *loop = ah_loop_new(&lo);

@@ -86,6 +86,36 @@ static int bad_usage(const char *fmt, const char *what)
     return 2;
 }
 
+/* -v: the library's notices (a name server that cannot be reached, libevent's messages) are
+ * lines of the trace, as curl's "* " lines are. */
+static void log_as_trace(int level, const char *msg, void *arg)
+{
+    (void)level;
+    (void)arg;
+    fprintf(stderr, "* %s\n", msg);
+}
+
+/* The library says as much as the flags let ahttp-fetch say: -s nothing (-sS errors), -v its
+ * notices too. Without either, its warnings only, as by default. */
+static void set_log_level(const options *o)
+{
+    if (o->verbose) {
+        ah_log_set_level(AH_LOG_INFO);
+        ah_log_set_handler(log_as_trace, NULL);
+    } else if (o->silent) {
+        ah_log_set_level(o->show_error ? AH_LOG_ERROR : AH_LOG_SILENT);
+    }
+}
+
+/* curl's exit 3, with what is wrong: a host name IDNA refuses, a bad port, a bad escape... */
+static void report_malformed(const char *url)
+{
+    char why[160];
+    if (ah_url_explain(url, why, sizeof(why)) != AH_EINVAL)
+        snprintf(why, sizeof(why), "no host");
+    fprintf(stderr, "ahttp-fetch: (3) URL malformed (%s): %s\n", why, url);
+}
+
 /* Seconds (fractions allowed) to milliseconds; -1 when malformed. */
 static int64_t parse_seconds(const char *s)
 {
@@ -469,7 +499,7 @@ int main(int argc, char **argv)
         ah_url u;
         if (ah_url_parse(t->url, &u) < 0 || !u.host || !u.host[0]) {
             if (!o.silent || o.show_error)
-                fprintf(stderr, "ahttp-fetch: (3) URL malformed: %s\n", t->url);
+                report_malformed(t->url);
             rc = 3;
         } else if (!ah_url_is_http(&u)) {
             if (!o.silent || o.show_error)
@@ -495,6 +525,7 @@ int main(int argc, char **argv)
         rc = 27;
     if (rc == 0) {
         raise_nofile_limit();
+        set_log_level(&o);
         /* stdout is switched to non-blocking mode only if it is a pipe or socket that stderr
          * does not share (messages on stderr must not meet EAGAIN), and switched back at the
          * end: its open file description belongs to the shell too. */

@@ -17,9 +17,14 @@
  * ah_cookie_jar_load and _save do blocking file I/O: call them at program start and exit, or
  * from ah_to_thread, never straight from a task.
  *
- * Not here: the public suffix list (a Domain attribute with no dot, such as "com", is refused,
- * but "co.uk" is not), SameSite enforcement (the attribute is kept, a client has no "site" to
- * compare with), and cookies set by scripts. */
+ * A Domain attribute that is a public suffix ("com", "co.uk", "github.io") is refused, as curl
+ * and browsers do: the Public Suffix List comes from libpsl, the system's copy
+ * (/usr/share/publicsuffix) when it is newer than the one built into libpsl, read once per
+ * process by the first ah_cookie_jar_new (or the first call that needs it).
+ *
+ * Not here: SameSite enforcement (the attribute is kept, a client has no "site" to compare
+ * with), and cookies set by scripts. Host names are matched in their ASCII form, which is what
+ * ah_url_parse makes of internationalised ones; a Domain attribute is not converted. */
 #ifndef AHTTP_COOKIE_H
 #define AHTTP_COOKIE_H
 
@@ -62,7 +67,8 @@ typedef struct ah_cookie {
 } ah_cookie;
 
 /** An empty jar with the default limits, or NULL when out of memory. The caller owns it and
- * frees it with ah_cookie_jar_free (after every client using it is closed). */
+ * frees it with ah_cookie_jar_free (after every client using it is closed). The first call in a
+ * process reads the public suffix list (a blocking file read): make jars at start-up. */
 AH_EXPORT ah_cookie_jar *ah_cookie_jar_new(void);
 
 /** Free the jar and its cookies. NULL is ignored. */
@@ -76,12 +82,13 @@ AH_EXPORT void ah_cookie_jar_set_limits(ah_cookie_jar *jar, size_t max_cookies,
 /** Store the cookie of one Set-Cookie header value received in the response to request_url
  * (RFC 6265 §5.2 and §5.3): name=value, then Expires (any date format §5.1.1 reads: IMF-fixdate,
  * RFC 850, asctime and their variants), Max-Age (wins over Expires; <= 0 deletes), Domain (a
- * leading dot is ignored; it must domain-match the request host, and one without a dot is
- * refused unless it is the host itself), Path (the default path of §5.1.4 when absent or not
- * starting with '/'), Secure, HttpOnly, SameSite; unknown attributes are ignored. As RFC 6265bis
- * and curl: a Secure cookie from a plain http URL is refused, and so is a plain-http cookie that
- * would replace a Secure one; the __Secure- and __Host- name prefixes are enforced. A cookie
- * whose expiry has passed deletes the one it would replace.
+ * leading dot is ignored; it must domain-match the request host; a public suffix is refused
+ * unless it is the host itself, which then gets a host-only cookie as RFC 6265 §5.3 step 5
+ * says; an IP address host only ever gets host-only cookies), Path (the default path of §5.1.4
+ * when absent or not starting with '/'), Secure, HttpOnly, SameSite; unknown attributes are
+ * ignored. As RFC 6265bis and curl: a Secure cookie from a plain http URL is refused, and so is
+ * a plain-http cookie that would replace a Secure one; the __Secure- and __Host- name prefixes
+ * are enforced. A cookie whose expiry has passed deletes the one it would replace.
  * Returns 1 if the jar changed (stored, replaced or deleted), 0 if the header was ignored
  * (malformed, refused, too big, or deleting nothing), AH_EINVAL for NULL arguments or a
  * request_url without a host, AH_ENOMEM. */
@@ -110,8 +117,8 @@ AH_NODISCARD AH_EXPORT int ah_cookie_jar_get(const ah_cookie_jar *jar, size_t i,
  * tab-separated fields — domain, include-subdomains TRUE/FALSE, path, secure TRUE/FALSE, expiry
  * in epoch seconds (0: session), name, value; a "#HttpOnly_" prefix on the domain marks
  * HttpOnly; other lines starting with '#' and blank lines are skipped; so are malformed and
- * expired lines). "-" reads standard input. A cookie replaces one of the same name, domain and
- * path; the limits apply. Blocking (see above).
+ * expired lines, and domain cookies for a public suffix). "-" reads standard input. A cookie
+ * replaces one of the same name, domain and path; the limits apply. Blocking (see above).
  * Returns the number of cookies added, or -errno from opening or reading the file
  * (-ENOENT: no such file), AH_EINVAL, AH_ENOMEM. */
 AH_NODISCARD AH_EXPORT int ah_cookie_jar_load(ah_cookie_jar *jar, const char *path);

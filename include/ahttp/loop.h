@@ -52,6 +52,35 @@ AH_EXPORT struct event_base *ah_loop_base(ah_loop *loop);
 /** Milliseconds on a monotonic clock (for deadlines and measuring). */
 AH_EXPORT int64_t ah_now_ms(void);
 
+/** Levels of the library's own messages: what ahttp itself reports (a resolver whose name
+ * servers cannot be reached, ...) and everything libevent logs, which ahttp takes over (through
+ * event_set_log_callback, when the first loop is made; evdns logs through it as long as nobody
+ * calls evdns_set_log_fn). Each level reports what the ones before it in this list do, and more. */
+enum {
+    AH_LOG_SILENT = -1, /**< nothing at all */
+    AH_LOG_ERROR = 0,   /**< errors (libevent's "[err]", said just before it aborts) */
+    AH_LOG_WARN = 1,    /**< and warnings: libevent's "[warn]" [default] */
+    AH_LOG_INFO = 2,    /**< and notices: libevent's "[msg]" ("Nameserver ... has failed") */
+    AH_LOG_DEBUG = 3,   /**< and libevent's debug lines (made only after
+                             event_enable_debug_logging) */
+};
+
+/** Report messages of this level and the ones above it (AH_LOG_*; default AH_LOG_WARN); others
+ * are dropped before they are formatted. Thread-safe; takes effect at once in every loop. */
+AH_EXPORT void ah_log_set_level(int level);
+
+/** The current level (AH_LOG_*). */
+AH_EXPORT int ah_log_level(void);
+
+/** Where a message goes: level is its AH_LOG_* level, msg one line without a newline (valid
+ * during the call only), arg what ah_log_set_handler was given. Called on the thread of the loop
+ * the message is about, so several at once with several loops; it must not call ah_log_set_*. */
+typedef void (*ah_log_fn)(int level, const char *msg, void *arg);
+
+/** Send the messages that pass the level to fn(level, msg, arg) instead of stderr; fn NULL:
+ * back to the default, a line "ahttp: LEVEL: msg" on stderr. Thread-safe. */
+AH_EXPORT void ah_log_set_handler(ah_log_fn fn, void *arg);
+
 AH_END_DECLS
 
 #endif

@@ -137,6 +137,13 @@ typedef struct ah_server_opts {
     const char *access_log;  /**< Common Log Format file path, "-" for stdout; NULL: off */
     int log_level;           /**< error log to stderr: 0 errors [default], 1 warnings, 2 info */
     const char *server_name; /**< Server header value [none] */
+    /** Stack of each connection's task in the loops ah_server_run makes [the loop's default,
+     * 64 KiB]; handlers that need more (deep recursion, big local buffers) raise it. With
+     * ah_server_serve the caller's loop decides (ah_loop_opts.stack_size). */
+    size_t task_stack_size;
+    /** How long SIGINT/SIGTERM under ah_server_run let requests in flight finish before they
+     * are cancelled (and answered 503 if nothing was sent yet) [10 s]; < 0: no limit. */
+    int64_t shutdown_grace_ms;
 } ah_server_opts;
 
 /** Per-route options. */
@@ -183,8 +190,9 @@ AH_EXPORT int ah_server_serve(ah_server *srv);
  * them before it starts listening and a signal during start-up still shuts down gracefully. */
 AH_EXPORT int ah_server_run(ah_server *srv);
 /** Graceful shutdown: stop accepting, close idle keep-alive connections, let requests in flight
- * finish (their responses say Connection: close), cancel what is left after grace_ms. Safe from
- * any task of the server's loops and from other threads. */
+ * finish (their responses say Connection: close), cancel what is left after grace_ms (a request
+ * whose handler had sent nothing is answered 503); grace_ms < 0: no limit. Safe from any task of
+ * the server's loops and from other threads. */
 AH_EXPORT void ah_server_shutdown(ah_server *srv, int64_t grace_ms);
 
 /** Counters (all workers). */

@@ -8,6 +8,11 @@
  *         ah_url_free(&u);
  *     }
  *
+ * Host names with non-ASCII labels are internationalised domain names: they are converted to
+ * their ASCII form (A-labels, "bücher.example" -> "xn--bcher-kva.example") with libidn2, UTS #46
+ * non-transitional processing (IDNA2008), so an ah_url's host is always the name to resolve, to
+ * send in Host, to check a certificate against and to match cookies with.
+ *
  * Ownership: every string of an ah_url is its own malloc'd copy, freed by ah_url_free. A
  * function that fails leaves *out zeroed (nothing to free, no partial output). Nothing here
  * awaits or touches the loop: these are plain functions, usable from any thread. */
@@ -24,8 +29,10 @@ AH_BEGIN_DECLS
 typedef struct ah_url {
     char *scheme;      /**< lower-cased ("http"); never NULL in a parsed or resolved URL */
     char *userinfo;    /**< "user:pass" as written (still percent-encoded), or NULL */
-    char *host;        /**< lower-cased; IPv6 literals without their brackets ("::1"); NULL when
-                            the URI has no authority ("mailto:x"), "" for an empty one */
+    char *host;        /**< lower-cased ASCII: percent-escapes decoded, internationalised names
+                            as A-labels ("xn--bcher-kva.example"); IPv6 literals without their
+                            brackets ("::1"); NULL when the URI has no authority ("mailto:x"),
+                            "" for an empty one */
     char *path;        /**< never NULL, may be ""; dot segments removed */
     char *query;       /**< after '?', without it; NULL if there was no '?' */
     char *fragment;    /**< after '#', without it; NULL if there was no '#' */
@@ -35,13 +42,24 @@ typedef struct ah_url {
 
 /** Parse an absolute URI (it must have a scheme). The scheme and host are lower-cased, dot
  * segments are removed from the path, and bytes that may not appear in a URI but are
- * harmless ('"', '<', '>', '\\', '^', '`', '{', '|', '}' and non-ASCII) are percent-encoded.
+ * harmless ('"', '<', '>', '\\', '^', '`', '{', '|', '}' and non-ASCII) are percent-encoded
+ * outside the host. In the host, percent-escapes are decoded (RFC 3986 §3.2.2: they stand for
+ * UTF-8), and a name with non-ASCII bytes (UTF-8) is converted to its A-labels by UTS #46
+ * non-transitional processing, or transitional where that fails, as curl does.
  * Rejected with AH_EINVAL (and *out zeroed): no scheme, whitespace or control characters
  * anywhere, a bad percent escape, a bad host (unbalanced or invalid IPv6 literal, characters
- * not allowed in a host name, more than one '@'), a port that is not a number or is > 65535.
- * A URI with no authority ("urn:x", "http:g") is accepted: ah_url_is_http says whether it is
- * something an HTTP client can fetch. AH_ENOMEM when out of memory. */
+ * not allowed in a host name, escaped or not, more than one '@', a name IDNA refuses or maps
+ * to characters a host cannot hold), a port that is not a number or is > 65535; ah_url_explain
+ * says which. A URI with no authority ("urn:x", "http:g") is accepted: ah_url_is_http says
+ * whether it is something an HTTP client can fetch. AH_ENOMEM when out of memory. */
 AH_NODISCARD AH_EXPORT int ah_url_parse(const char *s, ah_url *out);
+
+/** Why ah_url_parse refuses s, in a few words for an error message ("a port above 65535", "a
+ * host name IDNA refuses: string contains a disallowed character"), written into buf[0..size)
+ * like snprintf (NUL-terminated if size > 0, cut to fit; buf may be NULL when size is 0). Returns
+ * what ah_url_parse returns for s: 0 (buf "") if it parses, AH_EINVAL with the reason,
+ * AH_ENOMEM ("out of memory"). It parses s again: meant for the error path. */
+AH_NODISCARD AH_EXPORT int ah_url_explain(const char *s, char *buf, size_t size);
 
 /** Resolve the reference ref (absolute, or relative such as "../x?y", "//host/p", "#f")
  * against the absolute URL base, per RFC 3986 §5.2.2 (strict: a reference with a scheme is

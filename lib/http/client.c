@@ -388,10 +388,16 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
     ah_client *c = f->c;
     ah__url_entry *first;
     int rc = url_get(c, req->url, &first);
+    if (rc == AH_EINVAL) {
+        char why[128]; /* parsed again for the reason: only on this error path */
+        if (ah_url_explain(req->url, why, sizeof(why)) == 0)
+            snprintf(why, sizeof(why), "refused");
+        return ah__client_fail(f, rc, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
+                               "malformed URL (%s): %s", why, req->url);
+    }
     if (rc < 0)
         return ah__client_fail(f, rc, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
-                               rc == AH_EINVAL ? "malformed URL: %s" : "out of memory (%s)",
-                               req->url);
+                               "out of memory (%s)", req->url);
     if (!ah_url_is_http(&first->url)) {
         const ah_url *u = &first->url;
         rc = ah__client_fail(f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
@@ -531,7 +537,7 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
     if (c->closing)
         return ah__client_fail(&f, AH_ECLOSED, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                "the client is closed");
-    if (req->method && !ah__client_is_token(req->method))
+    if (req->method && !ah__http_is_token(req->method))
         return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                "bad method \"%s\"", req->method);
     if ((req->body != NULL) + (req->body_fn != NULL) + (req->body_file != NULL) > 1)
@@ -541,8 +547,8 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
         return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                "nheaders without headers");
     for (size_t i = 0; i < req->nheaders; i++)
-        if (!ah__client_is_token(req->headers[i].name) ||
-            !ah__client_is_field_value(req->headers[i].value))
+        if (!ah__http_is_token(req->headers[i].name) ||
+            !ah__http_is_field_value(req->headers[i].value))
             return ah__client_fail(&f, AH_EINVAL, AH_CLIENT_PHASE_REQUEST, AH_CLIENT_TIMEOUT_NONE,
                                    "bad header \"%s\"",
                                    req->headers[i].name ? req->headers[i].name : "(null)");

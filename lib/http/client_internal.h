@@ -157,9 +157,6 @@ typedef struct ah__outreq {
 int ah__body_file_open(const char *path, ah__body_file **out);
 /* Close it (NULL is ignored). */
 void ah__body_file_close(ah__body_file *bf);
-/* A method name or header field name (an RFC 9110 token), and a header field value. */
-int ah__client_is_token(const char *s);
-int ah__client_is_field_value(const char *s);
 /* Write rq's head and body on conn (waiting for 100 Continue first if asked). *close_after: the
  * request says Connection: close; *body_withheld: a final answer came before the body. */
 int ah__client_send_request(ah__fetch *f, ah__cconn *conn, const ah__outreq *rq, int *close_after,

@@ -58,32 +58,6 @@ static void buf_header(buf *b, const char *name, const char *value)
     buf_add(b, "\r\n", 2);
 }
 
-static int is_token_char(unsigned char c)
-{
-    return c > 32 && c < 127 && !strchr("\"(),/:;<=>?@[\\]{}", c);
-}
-
-int ah__client_is_token(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (!is_token_char(*p))
-            return 0;
-    return 1;
-}
-
-/* No CR, LF, NUL or other controls but HTAB: no request splitting through a value. */
-int ah__client_is_field_value(const char *s)
-{
-    if (!s)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p < 32 && *p != '\t') || *p == 127)
-            return 0;
-    return 1;
-}
-
 static void base64(buf *b, const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n; i += 48) { /* 48 bytes in, 64 out */

@@ -3,7 +3,8 @@
  * by the token rules of §5.1.1, and stored by §5.3; the Cookie header is built by §5.4. From RFC
  * 6265bis, as curl and browsers do: control characters void a header, a Secure cookie needs a
  * secure origin and a plain one may not shadow it, the __Secure- / __Host- prefixes hold, and
- * attribute values over 1024 bytes are ignored.
+ * attribute values over 1024 bytes are ignored. As curl does, with libpsl, a Domain attribute that
+ * is a public suffix ("co.uk", "github.io") is refused: it would reach every site under it.
  *
  * The jar is an array of cookies in the order they were made (a replacement keeps the old one's
  * place and creation time, as §5.3 step 11 says), so the oldest is always first: eviction takes
@@ -16,6 +17,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libpsl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +95,46 @@ static int is_ip(const char *host)
 static int secure_scheme(const ah_url *u)
 {
     return strcmp(u->scheme, "https") == 0 || strcmp(u->scheme, "wss") == 0;
+}
+
+/* ---- the public suffix list ---- */
+
+static const psl_ctx_t *suffixes;
+static pthread_once_t suffixes_once = PTHREAD_ONCE_INIT;
+
+/* The newest list there is: the system's (Debian's publicsuffix package, kept up to date apart
+ * from the library) or the one built into libpsl. psl_latest allocates and reads a file, so it
+ * is done once per process, and the list is kept for the process's life: a loaded list is only
+ * read from, so every thread and jar can share it. */
+static void suffixes_load(void)
+{
+    suffixes = psl_latest(NULL);
+    if (!suffixes)
+        suffixes = psl_builtin();
+}
+
+/* The list, or NULL if libpsl has none at all. */
+static const psl_ctx_t *suffix_list(void)
+{
+    pthread_once(&suffixes_once, suffixes_load);
+    return suffixes;
+}
+
+/* 1 if a cookie for domain would reach a whole public suffix ("com", "co.uk"). A name without a
+ * dot counts as one whatever the list says ("localhost"); without a list, nothing else does. */
+static int is_public_suffix(const char *domain)
+{
+    const psl_ctx_t *psl = suffix_list();
+    return !strchr(domain, '.') || (psl && psl_is_public_suffix(psl, domain));
+}
+
+/* 1 if host may set a cookie for domain, a parent of it (RFC 6265 §5.3 step 5): domain must be
+ * longer than host's public suffix, so www.example.co.uk may set one for example.co.uk but not
+ * for co.uk. Without a list there is no telling the two apart: refused, as curl does. */
+static int parent_domain_allowed(const char *host, const char *domain)
+{
+    const psl_ctx_t *psl = suffix_list();
+    return psl && psl_is_cookie_domain_acceptable(psl, host, domain);
 }
 
 /* §5.1.3: host domain-matches domain (both lower-case). */
@@ -251,6 +294,8 @@ static int parse_max_age(const char *p, size_t len, int64_t now_s, int64_t *expi
 
 ah_cookie_jar *ah_cookie_jar_new(void)
 {
+    /* the list is read now, at start-up as a rule, not in the middle of a task's first fetch */
+    (void)suffix_list();
     ah_cookie_jar *jar = calloc(1, sizeof(*jar));
     if (!jar)
         return NULL;
@@ -536,10 +581,12 @@ int ah_cookie_jar_set(ah_cookie_jar *jar, const ah_url *request_url, const char 
     if (have_domain) {
         if (!domain_match(host, domain))
             return 0; /* a foreign domain */
-        if (strcmp(domain, host) == 0 && (!strchr(domain, '.') || is_ip(host))) {
-            /* "localhost" or an address naming itself: the same as no Domain */
-        } else if (!strchr(domain, '.')) {
-            return 0; /* a bare top-level domain would reach every site under it */
+        if (strcmp(domain, host) == 0 && (is_ip(host) || is_public_suffix(domain))) {
+            /* An address, "localhost", or a public suffix naming itself: the same as no Domain
+             * (step 5), a host-only cookie. curl keeps a domain cookie here, which the host
+             * "co.uk" could then set for every site under it. */
+        } else if (strcmp(domain, host) != 0 && !parent_domain_allowed(host, domain)) {
+            return 0; /* a public suffix ("com", "co.uk") would reach every site under it */
         } else {
             f.host_only = 0;
             f.domain = domain;
@@ -690,8 +737,8 @@ static int load_line(ah_cookie_jar *jar, char *line, int64_t now_s)
         f.host_only = 1;
     else
         return 0;
-    if (!f.host_only && !strchr(domain, '.'))
-        return 0; /* the bare top-level domain rule holds for files too */
+    if (!f.host_only && is_public_suffix(domain))
+        return 0; /* the public suffix rule holds for files too */
     if (field[2][0] != '/' || strlen(field[2]) > ATTR_VALUE_MAX)
         return 0;
     if (strcmp(field[3], "TRUE") == 0)

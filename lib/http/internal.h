@@ -118,6 +118,12 @@ int ah__msg_check_transfer_encoding(const ah__msg *m);
 
 /* A phrase for an AH__HEAD_* code ("a CR not followed by LF"). */
 const char *ah__head_error_text(int code);
+/* 1 if s is an RFC 9110 token (a method, a header field name): one or more visible ASCII
+ * characters but delimiters. */
+int ah__http_is_token(const char *s);
+/* 1 if s may be sent as a header field value: no CR, LF, NUL or other control but HTAB (no
+ * message splitting through a value). */
+int ah__http_is_field_value(const char *s);
 /* 1 if a Transfer-Encoding value is "chunked" alone (any case, optional whitespace). */
 int ah__transfer_encoding_is_chunked(const char *value);
 /* 0 if the Transfer-Encoding lines among headers (NUL-terminated) amount to nothing or to

@@ -30,6 +30,7 @@ static void defaults(ah_server_opts *o)
     DEF(write_timeout_ms, 30 * 1000);
     DEF(max_connections, 10000);
     DEF(workers, 1);
+    DEF(shutdown_grace_ms, 10 * 1000);
 #undef DEF
 }
 
@@ -503,7 +504,7 @@ void ah_server_shutdown(ah_server *srv, int64_t grace_ms)
 {
     pthread_mutex_lock(&srv->lock);
     srv->shutdown_requested = 1;
-    srv->grace_ms = grace_ms < 0 ? 0 : grace_ms;
+    srv->grace_ms = grace_ms < 0 ? -1 : grace_ms; /* ah_event_wait: < 0 waits without a limit */
     for (size_t i = 0; i < srv->nworkers; i++) {
         uint64_t one = 1;
         (void)!write(srv->workers[i]->efd, &one, sizeof(one));
@@ -513,9 +514,16 @@ void ah_server_shutdown(ah_server *srv, int64_t grace_ms)
 
 /* ---- running with own loops ---- */
 
+/* A loop for a worker, with the server's task stack size. */
+static ah_loop *worker_loop_new(const ah_server *srv)
+{
+    ah_loop_opts lo = {.stack_size = srv->opts.task_stack_size};
+    return ah_loop_new(&lo);
+}
+
 static int run_worker_loop(ah__worker *w)
 {
-    ah_loop *loop = ah_loop_new(NULL);
+    ah_loop *loop = worker_loop_new(w->srv);
     if (!loop)
         return AH_ENOMEM;
     int rc = ah_loop_run(loop, worker_main, w);
@@ -535,7 +543,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     ah_server *srv = arg;
     (void)what;
     ah__log(srv, 2, "signal %d: shutting down", (int)sig);
-    ah_server_shutdown(srv, 10000);
+    ah_server_shutdown(srv, srv->opts.shutdown_grace_ms);
 }
 
 int ah_server_run(ah_server *srv)
@@ -562,7 +570,7 @@ int ah_server_run(ah_server *srv)
         started++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    ah_loop *loop = ah_loop_new(NULL);
+    ah_loop *loop = worker_loop_new(srv);
     if (!loop) {
         ah_server_shutdown(srv, 0);
         rc = AH_ENOMEM;

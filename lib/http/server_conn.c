@@ -278,6 +278,7 @@ static const char *error_text(int status)
     case 417: return "Expectation Failed\n";
     case 431: return "Request Header Fields Too Large\n";
     case 501: return "Not Implemented\n";
+    case 503: return "Service Unavailable\n";
     case 505: return "HTTP Version Not Supported\n";
     default: return "Internal Server Error\n";
     }
@@ -320,10 +321,13 @@ static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len, size
             resp->close = 1; /* the client still holds the body back: this connection ends */
         if (rc < 0 && resp->state == AH__RESP_NEW) {
             /* nothing sent yet: the failure becomes the response */
-            int st = rc == AH_ETOOBIG       ? 413
-                     : rc == AH_ETIMEDOUT   ? 408
-                     : rc == AH_EPROTO_HTTP ? 400
-                                            : 500;
+            /* cancelled by the end of a shutdown's grace period: the server is going away, not
+             * broken (503, which a client may retry elsewhere) */
+            int st = rc == AH_ETOOBIG                   ? 413
+                     : rc == AH_ETIMEDOUT               ? 408
+                     : rc == AH_EPROTO_HTTP             ? 400
+                     : rc == AH_ECANCELED && c->closing ? 503
+                                                        : 500;
             if (st != 500)
                 req->keep_alive = 0; /* the body is in an unknown state */
             rc = ah__response_error(resp, st, error_text(st));

@@ -1,6 +1,7 @@
 /* URLs (RFC 3986): split a reference into its five components with the grammar's own rules,
  * validate and normalise each (case of scheme and host, percent-escapes, harmless bytes that a
- * URI may not hold encoded), resolve references against a base (§5.2) and recompose (§5.3).
+ * URI may not hold encoded, internationalised host names to their A-labels), resolve references
+ * against a base (§5.2) and recompose (§5.3).
  *
  * Every function builds its result in a local ah_url and moves it into *out only once it is
  * complete, so a failure never leaves partial output behind. */
@@ -9,6 +10,9 @@
 #include <ahttp/url.h>
 
 #include <arpa/inet.h>
+#include <idn2.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +30,35 @@ static int is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 static int is_unreserved(int c) { return is_alpha(c) || is_digit(c) || (c && strchr("-._~", c)); }
 static int is_sub_delim(int c) { return c && strchr("!$&'()*+,;=", c) != NULL; }
+/* A byte a reg-name may hold as it is (RFC 3986 §3.2.2), percent-escapes aside. */
+static int is_host_char(int c) { return is_unreserved(c) || is_sub_delim(c); }
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+
+/* Where the reason for a refusal goes: ah_url_explain's buffer. The parse functions pass NULL
+ * and only get AH_EINVAL back, so explaining costs nothing unless asked for. */
+typedef struct why {
+    char *buf;
+    size_t size;
+} why;
+
+/* Record the reason (if w asks for one) and return AH_EINVAL. */
+__attribute__((format(printf, 2, 3))) static int refuse(why *w, const char *fmt, ...)
+{
+    if (w && w->size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->buf, w->size, fmt, ap);
+        va_end(ap);
+    }
+    return AH_EINVAL;
+}
+
+/* 1 if s[i..n) starts with a well-formed percent escape "%XX". */
+static int is_escape(const char *s, size_t n, size_t i)
+{
+    return n - i >= 3 && s[i] == '%' && hexval((unsigned char)s[i + 1]) >= 0 &&
+           hexval((unsigned char)s[i + 2]) >= 0;
+}
 
 /* Characters a component may hold as they are (besides unreserved and pct-encoded). */
 enum { C_PATH, C_QUERY, C_USERINFO };
@@ -113,7 +146,7 @@ static char *dup_n(const char *s, size_t n)
 
 /* Copy a path/query/fragment/userinfo: validate %XX, encode what the component may not hold.
  * Returns AH_EINVAL, AH_ENOMEM or 0 with *out set. */
-static int component(const char *s, size_t n, int kind, char **out)
+static int component(const char *s, size_t n, int kind, why *w, char **out)
 {
     sbuf b = {0};
     sb_reserve(&b, n);
@@ -121,13 +154,12 @@ static int component(const char *s, size_t n, int kind, char **out)
         unsigned char c = (unsigned char)s[i];
         if (forbidden(c)) {
             free(b.p);
-            return AH_EINVAL;
+            return refuse(w, "whitespace or a control character");
         }
         if (c == '%') {
-            if (n - i < 3 || hexval((unsigned char)s[i + 1]) < 0 ||
-                hexval((unsigned char)s[i + 2]) < 0) {
+            if (!is_escape(s, n, i)) {
                 free(b.p);
-                return AH_EINVAL;
+                return refuse(w, "a '%%' not followed by two hex digits");
             }
             sb_add(&b, s + i, 3);
             i += 2;
@@ -142,47 +174,105 @@ static int component(const char *s, size_t n, int kind, char **out)
     return *out ? 0 : AH_ENOMEM;
 }
 
-/* A host: an IPv6 literal in brackets (stored without them) or a reg-name / IPv4 address;
- * lower-cased. */
-static int host_component(const char *s, size_t n, char **out)
+/* An IPv6 literal "[...]" (stored without the brackets, hex digits lower-cased). */
+static int ipv6_literal(const char *s, size_t n, why *w, char **out)
 {
-    if (n > 0 && s[0] == '[') {
-        if (n < 3 || s[n - 1] != ']')
-            return AH_EINVAL;
-        char addr[64];
-        unsigned char bin[16];
-        size_t alen = n - 2;
-        if (alen >= sizeof(addr))
-            return AH_EINVAL;
-        memcpy(addr, s + 1, alen);
-        addr[alen] = '\0';
-        /* IPvFuture and zone identifiers are not supported: inet_pton refuses them. */
-        if (inet_pton(AF_INET6, addr, bin) != 1)
-            return AH_EINVAL;
-        for (size_t i = 0; i < alen; i++)
-            addr[i] = (char)(addr[i] >= 'A' && addr[i] <= 'F' ? addr[i] + 32 : addr[i]);
-        *out = dup_n(addr, alen);
-        return *out ? 0 : AH_ENOMEM;
+    if (n < 3 || s[n - 1] != ']')
+        return refuse(w, "an IPv6 literal without its ']'");
+    char addr[64];
+    unsigned char bin[16];
+    size_t alen = n - 2;
+    if (alen >= sizeof(addr))
+        return refuse(w, "not an IPv6 address in '[...]'");
+    memcpy(addr, s + 1, alen);
+    addr[alen] = '\0';
+    /* IPvFuture and zone identifiers are not supported: inet_pton refuses them. */
+    if (inet_pton(AF_INET6, addr, bin) != 1)
+        return refuse(w, "not an IPv6 address in '[...]'");
+    for (size_t i = 0; i < alen; i++)
+        addr[i] = lower(addr[i]);
+    *out = dup_n(addr, alen);
+    return *out ? 0 : AH_ENOMEM;
+}
+
+/* The A-label form of a host name that has non-ASCII (UTF-8) labels: UTS #46 processing,
+ * non-transitional as IDNA2008 wants ("faß.de" is xn--fa-hia.de, not fass.de), falling back to
+ * transitional processing as curl does, so that names IDNA2008 disallows but browsers still
+ * reach (symbols: "☃.net") keep working. The mapping also lower-cases ("BÜCHER" is "bücher"). */
+static int idna_to_ascii(const char *name, why *w, char **out)
+{
+    char *ace = NULL;
+    int rc = idn2_to_ascii_8z(name, &ace, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+    if (rc != IDN2_OK && rc != IDN2_MALLOC)
+        rc = idn2_to_ascii_8z(name, &ace, IDN2_TRANSITIONAL);
+    if (rc == IDN2_MALLOC)
+        return AH_ENOMEM;
+    if (rc != IDN2_OK)
+        return refuse(w, "a host name IDNA refuses: %s", idn2_strerror(rc));
+    /* UTS #46 maps the fullwidth forms to ASCII: U+FF0F to '/', U+FF20 to '@', so a name that
+     * looks like one host would send the request somewhere else. The result must be a host. */
+    for (const char *p = ace; *p; p++) {
+        if (!is_host_char((unsigned char)*p)) {
+            idn2_free(ace);
+            return refuse(w, "a host name that IDNA maps to characters a host cannot hold");
+        }
     }
+    *out = strdup(ace); /* ours to free with free(), whatever allocator libidn2 used */
+    idn2_free(ace);
+    return *out ? 0 : AH_ENOMEM;
+}
+
+/* A reg-name or IPv4 address, lower-cased. Percent-escapes are decoded: in a host they stand
+ * for UTF-8 (RFC 3986 §3.2.2), and a host that keeps them could never be looked up. A name with
+ * non-ASCII bytes (as written or escaped) goes through IDNA, so the host is always the ASCII
+ * name that is resolved, sent in Host, checked against a certificate and matched by cookies. */
+static int reg_name(const char *s, size_t n, why *w, char **out)
+{
+    char *name = malloc(n + 1);
+    if (!name)
+        return AH_ENOMEM;
+    size_t len = 0;
+    int ascii = 1, rc = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            if (n - i < 3 || hexval((unsigned char)s[i + 1]) < 0 ||
-                hexval((unsigned char)s[i + 2]) < 0)
-                return AH_EINVAL;
+            if (!is_escape(s, n, i)) {
+                rc = refuse(w, "a '%%' not followed by two hex digits in the host");
+                break;
+            }
+            c = (unsigned char)(hexval((unsigned char)s[i + 1]) * 16 +
+                                hexval((unsigned char)s[i + 2]));
             i += 2;
-        } else if (!is_unreserved(c) && !is_sub_delim(c)) {
-            return AH_EINVAL;
+        }
+        if (c < 0x80 && !is_host_char(c)) {
+            rc = refuse(w, "a character a host name cannot hold");
+            break;
+        }
+        ascii &= c < 0x80;
+        name[len++] = lower((char)c);
+    }
+    name[len] = '\0';
+    if (rc == 0 && !ascii) {
+        char *ace = NULL;
+        if ((rc = idna_to_ascii(name, w, &ace)) == 0) {
+            free(name);
+            name = ace;
         }
     }
-    char *h = dup_n(s, n);
-    if (!h)
-        return AH_ENOMEM;
-    for (char *p = h; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p + 32);
-    *out = h;
+    if (rc < 0) {
+        free(name);
+        return rc;
+    }
+    *out = name;
     return 0;
+}
+
+/* A host: an IPv6 literal in brackets (stored without them) or a reg-name / IPv4 address. */
+static int host_component(const char *s, size_t n, why *w, char **out)
+{
+    if (n > 0 && s[0] == '[')
+        return ipv6_literal(s, n, w, out);
+    return reg_name(s, n, w, out);
 }
 
 uint16_t ah_url_default_port(const char *scheme)
@@ -209,18 +299,65 @@ void ah_url_free(ah_url *u)
     memset(u, 0, sizeof(*u));
 }
 
+/* ":" port after the host, d[0..end): digits, at most 65535; empty means the default. */
+static int port_component(const char *d, const char *end, why *w, ah_url *u)
+{
+    if (d == end)
+        return 0;
+    unsigned long port = 0;
+    for (const char *q = d; q < end; q++) {
+        if (!is_digit((unsigned char)*q))
+            return refuse(w, "a port that is not a number");
+        port = port * 10 + (unsigned long)(*q - '0');
+        if (port > 65535)
+            return refuse(w, "a port above 65535");
+    }
+    u->port = (uint16_t)port;
+    u->port_explicit = 1;
+    return 0;
+}
+
+/* authority = [ userinfo "@" ] host [ ":" port ], in a[0..end). */
+static int authority(const char *a, const char *end, why *w, ah_url *u)
+{
+    int rc;
+    const char *at = memchr(a, '@', (size_t)(end - a));
+    if (at) {
+        if (memchr(at + 1, '@', (size_t)(end - at - 1)))
+            return refuse(w, "more than one '@' before the host");
+        if ((rc = component(a, (size_t)(at - a), C_USERINFO, w, &u->userinfo)) < 0)
+            return rc;
+        a = at + 1;
+    }
+    const char *host_end;
+    if (*a == '[') {
+        const char *close = memchr(a, ']', (size_t)(end - a));
+        if (!close)
+            return refuse(w, "an IPv6 literal without its ']'");
+        host_end = close + 1;
+        if (host_end != end && *host_end != ':')
+            return refuse(w, "characters after an IPv6 literal");
+    } else {
+        const char *colon = memchr(a, ':', (size_t)(end - a));
+        host_end = colon ? colon : end;
+    }
+    if ((rc = host_component(a, (size_t)(host_end - a), w, &u->host)) < 0)
+        return rc;
+    return host_end < end ? port_component(host_end + 1, end, w, u) : 0;
+}
+
 /* Split and validate a URI reference (RFC 3986 §4.1). The scheme may be absent (NULL); no
- * dot-segment removal yet. */
-static int parse_ref(const char *s, ah_url *out)
+ * dot-segment removal yet. A refusal is explained into w (may be NULL). */
+static int parse_ref(const char *s, why *w, ah_url *out)
 {
     ah_url u = {0};
-    int rc = AH_EINVAL;
+    int rc;
     memset(out, 0, sizeof(*out));
     if (!s)
-        return AH_EINVAL;
+        return refuse(w, "no URL");
     for (const char *p = s; *p; p++)
         if (forbidden((unsigned char)*p))
-            return AH_EINVAL;
+            return refuse(w, "whitespace or a control character");
 
     /* scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" */
     const char *p = s;
@@ -233,78 +370,42 @@ static int parse_ref(const char *s, ah_url *out)
             if (!(u.scheme = dup_n(p, (size_t)(q - p))))
                 goto oom;
             for (char *c = u.scheme; *c; c++)
-                if (*c >= 'A' && *c <= 'Z')
-                    *c = (char)(*c + 32);
+                *c = lower(*c);
             p = q + 1;
         }
     }
     if (!u.scheme) {
         /* a relative path's first segment may not hold ':' (it would read as a scheme) */
         size_t seg = strcspn(p, "/?#");
-        if (memchr(p, ':', seg))
-            goto fail_inval;
+        if (memchr(p, ':', seg)) {
+            rc = refuse(w, "a ':' in the first segment of a relative reference");
+            goto fail;
+        }
     }
 
-    /* authority */
     if (p[0] == '/' && p[1] == '/') {
         p += 2;
-        size_t alen = strcspn(p, "/?#");
-        const char *a = p, *end = p + alen;
-        const char *at = memchr(a, '@', alen);
-        if (at) {
-            if (memchr(at + 1, '@', (size_t)(end - at - 1)))
-                goto fail_inval;
-            if ((rc = component(a, (size_t)(at - a), C_USERINFO, &u.userinfo)) < 0)
-                goto fail;
-            a = at + 1;
-        }
-        const char *host_end;
-        if (*a == '[') {
-            const char *close = memchr(a, ']', (size_t)(end - a));
-            if (!close)
-                goto fail_inval;
-            host_end = close + 1;
-            if (host_end != end && *host_end != ':')
-                goto fail_inval;
-        } else {
-            const char *colon = memchr(a, ':', (size_t)(end - a));
-            host_end = colon ? colon : end;
-        }
-        if ((rc = host_component(a, (size_t)(host_end - a), &u.host)) < 0)
+        const char *end = p + strcspn(p, "/?#");
+        if ((rc = authority(p, end, w, &u)) < 0)
             goto fail;
-        if (host_end < end) { /* ":" port */
-            const char *d = host_end + 1;
-            if (d < end) {
-                unsigned long port = 0;
-                for (const char *q = d; q < end; q++) {
-                    if (!is_digit((unsigned char)*q))
-                        goto fail_inval;
-                    port = port * 10 + (unsigned long)(*q - '0');
-                    if (port > 65535)
-                        goto fail_inval;
-                }
-                u.port = (uint16_t)port;
-                u.port_explicit = 1;
-            }
-        }
         p = end;
     }
 
     size_t plen = strcspn(p, "?#");
-    if ((rc = component(p, plen, C_PATH, &u.path)) < 0)
+    if ((rc = component(p, plen, C_PATH, w, &u.path)) < 0)
         goto fail;
     p += plen;
     if (*p == '?') {
         p++;
         size_t qlen = strcspn(p, "#");
-        if ((rc = component(p, qlen, C_QUERY, &u.query)) < 0)
+        if ((rc = component(p, qlen, C_QUERY, w, &u.query)) < 0)
             goto fail;
         p += qlen;
     }
     if (*p == '#') {
         p++;
         /* a second '#' is not allowed in a fragment: component() encodes it */
-        if ((rc = component(p, strlen(p), C_QUERY, &u.fragment)) < 0)
+        if ((rc = component(p, strlen(p), C_QUERY, w, &u.fragment)) < 0)
             goto fail;
     }
     if (!u.port_explicit)
@@ -313,9 +414,6 @@ static int parse_ref(const char *s, ah_url *out)
     return 0;
 oom:
     rc = AH_ENOMEM;
-    goto fail;
-fail_inval:
-    rc = AH_EINVAL;
 fail:
     ah_url_free(&u);
     return rc;
@@ -380,28 +478,49 @@ static int replace_path_without_dots(ah_url *u)
     return 0;
 }
 
-int ah_url_parse(const char *s, ah_url *out)
+/* ah_url_parse, explaining a refusal into w (may be NULL). */
+static int parse_absolute(const char *s, why *w, ah_url *out)
 {
-    if (!out)
-        return AH_EINVAL;
     ah_url u;
-    int rc = parse_ref(s, &u);
+    int rc = parse_ref(s, w, &u);
     if (rc < 0) {
         memset(out, 0, sizeof(*out));
         return rc;
     }
-    if (!u.scheme) {
-        ah_url_free(&u);
-        memset(out, 0, sizeof(*out));
-        return AH_EINVAL;
-    }
-    if ((rc = replace_path_without_dots(&u)) < 0) {
+    if (!u.scheme)
+        rc = refuse(w, "no scheme (an absolute URL such as http://host/ is needed)");
+    else
+        rc = replace_path_without_dots(&u);
+    if (rc < 0) {
         ah_url_free(&u);
         memset(out, 0, sizeof(*out));
         return rc;
     }
     *out = u;
     return 0;
+}
+
+int ah_url_parse(const char *s, ah_url *out)
+{
+    if (!out)
+        return AH_EINVAL;
+    return parse_absolute(s, NULL, out);
+}
+
+int ah_url_explain(const char *s, char *buf, size_t size)
+{
+    if (!buf && size)
+        return AH_EINVAL;
+    why w = {buf, size};
+    if (size)
+        buf[0] = '\0';
+    ah_url u;
+    int rc = parse_absolute(s, &w, &u);
+    if (rc == 0)
+        ah_url_free(&u);
+    else if (rc == AH_ENOMEM && size)
+        snprintf(buf, size, "out of memory");
+    return rc;
 }
 
 static char *dup_or_null(const char *s, int *oom)
@@ -460,7 +579,7 @@ int ah_url_resolve(const ah_url *base, const char *ref, ah_url *out)
     if (!base || !base->scheme || !base->path)
         return AH_EINVAL;
     ah_url r, t = {0};
-    int rc = parse_ref(ref, &r);
+    int rc = parse_ref(ref, NULL, &r);
     if (rc < 0)
         return rc;
     int oom = 0;

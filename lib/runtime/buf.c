@@ -25,7 +25,8 @@ void ah_buf_init_with(ah_buf *b, char *mem, size_t size, size_t max)
     ah_buf_init(b, max);
     if (mem && size) {
         b->data = mem;
-        b->cap = size;
+        /* never more room than the cap allows: ah_buf_add's fast path relies on cap <= max + 1 */
+        b->cap = size <= max ? size : max + 1;
         mem[0] = '\0';
     }
 }
@@ -66,6 +67,14 @@ static int fail(ah_buf *b, int rc)
 
 int ah_buf_add(ah_buf *b, const void *data, size_t len)
 {
+    /* the common case first: no error, and room for the bytes and the NUL (cap never exceeds
+     * max + 1, so room within cap is room within the cap of the structure) */
+    if (!b->error && b->cap - b->len > len) {
+        memcpy(b->data + b->len, data, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     if (b->error)
         return b->error;
     int rc = reserve(b, len);

@@ -179,4 +179,13 @@ void ah__group_task_done(ah_task *t);
 /* thread.c */
 void ah__thread_pool_free(ah_loop *loop);
 
+/* loop.c: the library's own log (ah_log_set_level). Not the server's error log (ah__log in
+ * lib/http), which has a level of its own per server. */
+/* Route libevent's messages through the level (once per process; ah_loop_new does it). */
+void ah__log_init(void);
+/* 1 if a message of this AH_LOG_* level would be reported now. */
+int ah__log_enabled(int level);
+/* Report one line at an AH_LOG_* level, if the level lets it through. */
+void ah__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -5,6 +5,9 @@
  * waits switches back to whoever resumed it, which is always the loop's stack. */
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,8 +50,91 @@ ah_task *ah__current(void)
     return loop ? loop->current : NULL;
 }
 
+/* ---- the library's log ---- */
+
+/* libevent has one log callback per process, so the level and the handler are process-wide as
+ * well. The level is read for every message before it is formatted: an atomic int. The handler
+ * and its argument change together, so they are read and written under a lock; messages are
+ * rare, and the handler is called after the lock is released. */
+static int log_level_now = AH_LOG_WARN;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static ah_log_fn log_handler;
+static void *log_handler_arg;
+static pthread_once_t libevent_log_once = PTHREAD_ONCE_INIT;
+
+static void log_emit(int level, const char *msg)
+{
+    pthread_mutex_lock(&log_lock);
+    ah_log_fn fn = log_handler;
+    void *arg = log_handler_arg;
+    pthread_mutex_unlock(&log_lock);
+    if (fn) {
+        fn(level, msg, arg);
+        return;
+    }
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    fprintf(stderr, "ahttp: %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+}
+
+int ah__log_enabled(int level)
+{
+    return level >= AH_LOG_ERROR && level <= __atomic_load_n(&log_level_now, __ATOMIC_RELAXED);
+}
+
+void ah__logf(int level, const char *fmt, ...)
+{
+    if (!ah__log_enabled(level))
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    log_emit(level, line);
+}
+
+/* libevent's severities onto ours. Its "[msg]" lines are notices, not warnings: evdns says
+ * "Nameserver ... has failed" there, which a program reports better as its own DNS error. */
+static void from_libevent(int severity, const char *msg)
+{
+    int level = severity >= EVENT_LOG_ERR    ? AH_LOG_ERROR
+                : severity == EVENT_LOG_WARN ? AH_LOG_WARN
+                : severity == EVENT_LOG_MSG  ? AH_LOG_INFO
+                                             : AH_LOG_DEBUG;
+    if (ah__log_enabled(level))
+        log_emit(level, msg);
+}
+
+static void libevent_log_install(void) { event_set_log_callback(from_libevent); }
+
+void ah__log_init(void) { pthread_once(&libevent_log_once, libevent_log_install); }
+
+void ah_log_set_level(int level)
+{
+    ah__log_init();
+    if (level < AH_LOG_SILENT)
+        level = AH_LOG_SILENT;
+    else if (level > AH_LOG_DEBUG)
+        level = AH_LOG_DEBUG;
+    __atomic_store_n(&log_level_now, level, __ATOMIC_RELAXED);
+}
+
+int ah_log_level(void) { return __atomic_load_n(&log_level_now, __ATOMIC_RELAXED); }
+
+void ah_log_set_handler(ah_log_fn fn, void *arg)
+{
+    ah__log_init();
+    pthread_mutex_lock(&log_lock);
+    log_handler = fn;
+    log_handler_arg = arg;
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- loops ---- */
+
 ah_loop *ah_loop_new(const ah_loop_opts *opts)
 {
+    ah__log_init(); /* before libevent has anything to say about this loop */
     ah_loop *loop = calloc(1, sizeof(*loop));
     if (!loop)
         return NULL;

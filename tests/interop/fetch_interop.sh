@@ -8,7 +8,9 @@
 # ahttp-serve's HTTPS, and ahttp-serve over HTTPS (a verified certificate, an expired one).
 # --compressed %{size_download} is compared with curl's on nginx's gzip, the malformed chunk's
 # output and exit code with curl's. Plus the exit codes of bad usage (2), a malformed URL (3, as
-# curl), a refused port (7) and a timeout (28).
+# curl), a refused port (7), a timeout (28), and a name that cannot be resolved (6, quickly, and
+# silently with -s) when the name server on loopback is not there or never answers; and
+# internationalised host names: refused (3) or sent and looked up as their A-labels.
 # Every port is ephemeral, every wait is bounded by `timeout`, every background process is killed
 # by PID on exit. Needs $top_builddir and $AH_CERTS (both exported by `make check`).
 set -uo pipefail
@@ -46,9 +48,70 @@ run_fetch 'http://exa mple.com/'
 check "malformed URL exits 3 (curl's CURLE_URL_MALFORMAT)" 3 "" "URL malformed"
 run_fetch 'http://[::1/'
 check "unbalanced IPv6 literal exits 3" 3 "" "URL malformed"
+run_fetch $'http://\xcc\x81x.example/' # a label that starts with a combining mark
+check "a host name IDNA refuses exits 3 and says so" 3 "" "URL malformed (a host name IDNA refuses: "
 refused=$(free_port)
 run_fetch "http://127.0.0.1:$refused/"
 check "refused port exits 7" 7 "" "refused"
+
+# No name server can be reached: a resolv.conf (AH_RESOLV_CONF) naming only a UDP port of
+# loopback with nothing bound, so no query leaves the machine. Exit 6 within a fraction of a
+# second, as curl, rather than 28 after the 10 s DNS timeout; -s prints nothing at all (not even
+# libevent's "[msg]" lines), plain prints ahttp-fetch's own line only, -v adds why.
+dead_dns=$($python -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+printf 'nameserver 127.0.0.1:%s\n' "$dead_dns" >"$work/resolv-dead.conf"
+start_ns=$(date +%s%N)
+AH_RESOLV_CONF="$work/resolv-dead.conf" run_fetch -s http://nonexistent.invalid/
+took_ms=$((($(date +%s%N) - start_ns) / 1000000))
+if [ "$rc" = 6 ] && [ ! -s "$work/err" ] && [ "$took_ms" -lt 3000 ]; then
+    pass "no reachable name server: -s exits 6 in ${took_ms} ms, stderr empty"
+else
+    fail "no reachable name server: -s (exit $rc in ${took_ms} ms, want 6, quickly, silently)" \
+        "$work/err"
+fi
+AH_RESOLV_CONF="$work/resolv-dead.conf" run_fetch http://nonexistent.invalid/
+if [ "$rc" = 6 ] && [ "$(cat "$work/err")" = \
+    "ahttp-fetch: (6) could not resolve host: nonexistent.invalid" ]; then
+    pass "no reachable name server: exit 6, ahttp-fetch's own error line only"
+else
+    fail "no reachable name server: exit $rc (want 6 and one error line)" "$work/err"
+fi
+AH_RESOLV_CONF="$work/resolv-dead.conf" run_fetch -v http://nonexistent.invalid/
+check "no reachable name server: -v says which one and why" 6 "" \
+    "^\* name server 127.0.0.1:$dead_dns cannot be reached"
+# an internationalised host name is looked up as its A-labels
+AH_RESOLV_CONF="$work/resolv-dead.conf" run_fetch $'http://B\xc3\x9cCHER.example/'
+check "IDN host: looked up as xn--bcher-kva.example" 6 "" \
+    "could not resolve host: xn--bcher-kva.example$"
+
+# A name server on loopback that never answers, with evdns's own limits made short: evdns gives
+# up (exit 6, not a timeout of ahttp-fetch's) and logs "Nameserver ... has failed", a notice of
+# the library's: a "* " line with -v, nothing otherwise (it used to print "[msg] ..." even with -s).
+$python -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(60)' >"$work/silent-dns.port" &
+pids+=($!)
+if wait_for_text "$work/silent-dns.port" "[0-9]"; then
+    printf 'nameserver 127.0.0.1:%s\noptions timeout:0.3 attempts:1\n' \
+        "$(cat "$work/silent-dns.port")" >"$work/resolv-silent.conf"
+    AH_RESOLV_CONF="$work/resolv-silent.conf" run_fetch -s http://nonexistent.invalid/
+    if [ "$rc" = 6 ] && [ ! -s "$work/err" ]; then
+        pass "evdns gives up on a silent name server: -s exits 6, stderr empty"
+    else
+        fail "evdns gives up on a silent name server: -s (exit $rc, want 6 and silence)" \
+            "$work/err"
+    fi
+    AH_RESOLV_CONF="$work/resolv-silent.conf" run_fetch -v http://nonexistent.invalid/
+    check "evdns gives up on a silent name server: -v shows its notice" 6 "" \
+        "^\* Nameserver 127.0.0.1:.* has failed"
+else
+    fail "a silent name server on loopback did not start"
+fi
 
 # ---- ahttp-serve: plain, HTTPS, expired certificate ----
 
@@ -103,6 +166,14 @@ if start_serve --port 0 --https-port 0 --tls-cert "$certs/server.pem" --tls-key 
     check "missing -T file exits 26" 26 "" "no-such-upload"
     run_fetch -L -w '\n%{num_redirects} %{url_effective}\n' "http://127.0.0.1:$port/redirect/2"
     check "-L through ahttp-serve's /redirect/2" 0 "^[0-9] http://127.0.0.1:$port/"
+    # an internationalised host through -x to ahttp-serve on loopback (nothing is looked up):
+    # the request line and Host carry its A-labels
+    run_fetch -v -x "http://127.0.0.1:$port" $'http://B\xc3\x9cCHER.example/hello'
+    check "IDN host: Host is xn--bcher-kva.example (-x to ahttp-serve)" 0 "^Hello, World!$" \
+        "^> Host: xn--bcher-kva.example$"
+    if ! grep -q "^> GET http://xn--bcher-kva.example/hello HTTP/1.1" "$work/err"; then
+        fail "IDN host: the absolute-form request line lacks the A-labels" "$work/err"
+    fi
 else
     fail "ahttp-serve (plain + HTTPS) did not start"
 fi

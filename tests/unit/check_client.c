@@ -3512,6 +3512,10 @@ static Suite *client_suite(void)
 
 int main(void)
 {
+    /* No test here may send a query to the system's name servers: with an unreadable
+     * resolv.conf the resolver has none, names in /etc/hosts (localhost) still resolve, and any
+     * other name fails at once with AH_EDNS. */
+    setenv("AH_RESOLV_CONF", "/nonexistent/ahttp-check-client-resolv.conf", 1);
     int rc = ah_check_run(client_suite());
     free(bomb);
     return rc;

@@ -1,8 +1,9 @@
 /* The cookie jar: Set-Cookie parsing (attributes, Max-Age against Expires, every date format and
- * bad dates), the Domain rules (host-only and domain cookies, foreign and top-level domains, IP
- * addresses), default paths and path matching, Secure over http and the RFC 6265bis rules that
- * guard it, expiry and deletion, the order of the Cookie header, the limits, and Netscape cookie
- * files: a save/load round trip and curl-written files with bad lines. */
+ * bad dates), the Domain rules (host-only and domain cookies, foreign domains, public suffixes,
+ * IP addresses, internationalised host names), default paths and path matching, Secure over http
+ * and the RFC 6265bis rules that guard it, expiry and deletion, the order of the Cookie header, the
+ * limits, and Netscape cookie files: a save/load round trip and curl-written files with bad lines.
+ */
 #include "config.h"
 
 #include <limits.h>
@@ -332,6 +333,73 @@ START_TEST(test_foreign_and_top_level_domains_are_refused)
 }
 END_TEST
 
+/* A Domain that is a public suffix would reach every site under it: refused, from the ICANN
+ * section of the list (co.uk) and the private one (github.io) alike. */
+START_TEST(test_public_suffix_domains_are_refused)
+{
+    ah_cookie_jar *jar = jar_new();
+    const char *www = "http://www.example.co.uk/";
+    ck_assert_int_eq(set(jar, www, "a=1; Domain=co.uk", NOW), 0);
+    ck_assert_int_eq(set(jar, www, "a=1; Domain=.CO.UK", NOW), 0);
+    ck_assert_int_eq(set(jar, www, "a=1; Domain=uk", NOW), 0);
+    ck_assert_int_eq(set(jar, "http://example.com/", "a=1; Domain=com", NOW), 0);
+    ck_assert_int_eq(set(jar, "https://user.github.io/", "a=1; Domain=github.io", NOW), 0);
+    ck_assert_uint_eq(ah_cookie_jar_count(jar), 0);
+    ck_assert_str_eq(header(jar, "http://other.co.uk/", NOW), "");
+
+    /* one label more than the suffix is a registrable domain */
+    ck_assert_int_eq(set(jar, www, "reg=1; Domain=example.co.uk", NOW), 1);
+    ah_cookie c = find(jar, "reg");
+    ck_assert_int_eq(c.host_only, 0);
+    ck_assert_str_eq(c.domain, "example.co.uk");
+    ck_assert_int_eq(set(jar, "https://user.github.io/", "gh=1; Domain=user.github.io", NOW), 1);
+    ck_assert_str_eq(header(jar, "http://example.co.uk/", NOW), "reg=1");
+    ck_assert_str_eq(header(jar, "http://other.co.uk/", NOW), "");
+    ck_assert_str_eq(header(jar, "https://other.github.io/", NOW), "");
+    ck_assert_str_eq(header(jar, "https://a.user.github.io/", NOW), "gh=1");
+    jar_free(jar);
+}
+END_TEST
+
+/* RFC 6265 §5.3 step 5: a public suffix that is the request host itself gets a host-only
+ * cookie, never one for the sites under it. IP addresses are no public suffix. */
+START_TEST(test_public_suffix_naming_itself_gets_a_host_only_cookie)
+{
+    ah_cookie_jar *jar = jar_new();
+    ck_assert_int_eq(set(jar, "http://co.uk/", "self=1; Domain=co.uk", NOW), 1);
+    ah_cookie c = find(jar, "self");
+    ck_assert_int_eq(c.host_only, 1);
+    ck_assert_str_eq(c.domain, "co.uk");
+    ck_assert_str_eq(header(jar, "http://co.uk/", NOW), "self=1");
+    ck_assert_str_eq(header(jar, "http://www.example.co.uk/", NOW), "");
+
+    ck_assert_int_eq(set(jar, "http://10.0.0.1/", "ip=1; Domain=10.0.0.1", NOW), 1);
+    ck_assert_int_eq(find(jar, "ip").host_only, 1);
+    ck_assert_int_eq(set(jar, "http://10.0.0.1/", "ip2=1; Domain=0.0.1", NOW), 0);
+    ck_assert_int_eq(set(jar, "http://10.0.0.1/", "ip3=1", NOW), 1);
+    ck_assert_int_eq(set(jar, "http://[2001:db8::1]/", "v6=1; Domain=2001:db8::1", NOW), 1);
+    ck_assert_int_eq(find(jar, "v6").host_only, 1);
+    ck_assert_str_eq(header(jar, "http://10.0.0.1:8080/", NOW), "ip=1; ip3=1");
+    ck_assert_str_eq(header(jar, "http://[2001:DB8::1]/", NOW), "v6=1");
+    jar_free(jar);
+}
+END_TEST
+
+/* Cookies are matched on the ASCII host ah_url_parse makes of an internationalised one. */
+START_TEST(test_internationalised_hosts_match_in_ascii)
+{
+    ah_cookie_jar *jar = jar_new();
+    ck_assert_int_eq(set(jar, "http://www.bücher.example/", "h=1", NOW), 1);
+    ck_assert_int_eq(
+        set(jar, "http://www.bücher.example/", "d=1; Domain=xn--bcher-kva.example", NOW), 1);
+    ck_assert_str_eq(find(jar, "h").domain, "www.xn--bcher-kva.example");
+    ck_assert_str_eq(header(jar, "http://WWW.BÜCHER.example/", NOW), "h=1; d=1");
+    ck_assert_str_eq(header(jar, "http://www.xn--bcher-kva.example/", NOW), "h=1; d=1");
+    ck_assert_str_eq(header(jar, "http://bücher.example/", NOW), "d=1");
+    jar_free(jar);
+}
+END_TEST
+
 /* ---- paths ---- */
 
 START_TEST(test_default_path_and_path_matching)
@@ -655,6 +723,7 @@ START_TEST(test_load_reads_curl_files_and_skips_bad_lines)
                      "example.com\tFALSE\t/\tFALSE\t1000\told\tv\n"     /* expired */
                      "example.com\tFALSE\tnoslash\tFALSE\t0\tbad6\tv\n" /* path */
                      ".com\tTRUE\t/\tFALSE\t0\ttld\tv\n"                /* a bare TLD */
+                     ".co.uk\tTRUE\t/\tFALSE\t0\tsuffix\tv\n"           /* a public suffix */
                      "example.com\tFALSE\t/\tFALSE\t0\t\tv\n"           /* no name */
                      "\tFALSE\t/\tFALSE\t0\tnodomain\tv\n"              /* no domain */
                      "example.com\tFALSE\t/\tFALSE\t0\ta\tb\tc\n"       /* eight fields */
@@ -714,6 +783,9 @@ static Suite *cookie_suite(void)
     tc = tcase_create("match");
     tcase_add_test(tc, test_domain_cookies_reach_subdomains_and_host_only_ones_do_not);
     tcase_add_test(tc, test_foreign_and_top_level_domains_are_refused);
+    tcase_add_test(tc, test_public_suffix_domains_are_refused);
+    tcase_add_test(tc, test_public_suffix_naming_itself_gets_a_host_only_cookie);
+    tcase_add_test(tc, test_internationalised_hosts_match_in_ascii);
     tcase_add_test(tc, test_default_path_and_path_matching);
     tcase_add_test(tc, test_secure_cookies_need_https);
     suite_add_tcase(s, tc);

@@ -345,8 +345,10 @@ START_TEST(test_ten_thousand_tasks_sleep_concurrently)
     ck_assert_int_eq(ah_run(main_many_sleepers, NULL), 0);
     int64_t took = ah_check_elapsed(start);
     ck_assert_int_ge(took, 100);
-    /* Sequential sleeping would take 1000 s; concurrency makes it one 100 ms sleep. */
-    ck_assert_int_lt(took, ah_check_slow() ? 60000 : 1000);
+    /* Sequential sleeping would take 1000 s; concurrency makes it one 100 ms sleep, plus the
+     * spawning of 10,000 stacks — which on a loaded 2-core machine (make -j2 check runs suites
+     * side by side) took up to 1.3 s. 5 s still tells concurrent from sequential 200 times over. */
+    ck_assert_int_lt(took, ah_check_slow() ? 60000 : 5000);
 }
 END_TEST
 
