@@ -30,7 +30,7 @@ static const char usage[] =
     "  --https-port PORT    HTTPS port (default 8443; needs --tls-cert and --tls-key)\n"
     "  --https-only         serve HTTPS only (no plain HTTP listener)\n"
     "  --header-timeout MS  time allowed to receive a request head (default 10000)\n"
-    "  --quiet              do not print the listening addresses\n"
+    "  --quiet              do not print the listening addresses, nor the library's warnings\n"
     "  --help               this text\n";
 
 /* ---- handlers ---- */
@@ -389,6 +389,8 @@ int main(int argc, char **argv)
         ah_tls_ctx_free(tls);
         return 1;
     }
+    if (quiet)
+        ah_log_set_level(AH_LOG_ERROR); /* the library's (and libevent's) warnings too */
     if (!quiet) {
         for (size_t i = 0; ah_server_port(srv, i); i++)
             printf("ahttp-serve: listening on %s://%s:%u/ (%d worker%s)\n",

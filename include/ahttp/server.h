@@ -116,6 +116,13 @@ AH_EXPORT int ah_response_file(ah_response *resp, int fd, int64_t offset, int64_
                                int close_fd);
 /** 1 once the head has been sent. */
 AH_EXPORT int ah_response_started(const ah_response *resp);
+/** The status the response has now (200 until set): what a middleware sees after
+ * ah_next_call, to log it. */
+AH_EXPORT int ah_response_get_status(const ah_response *resp);
+/** The response's body bytes: for a complete response (ah_response_body, _ref, _text,
+ * ah_response_file) its length, sent when the middleware chain returns; for a streamed one the
+ * bytes written so far. 0 for HEAD, 1xx, 204 and 304, which carry none. */
+AH_EXPORT uint64_t ah_response_get_body_bytes(const ah_response *resp);
 
 /** The reason phrase of a status code ("Not Found"). */
 AH_EXPORT const char *ah_http_reason(int status);

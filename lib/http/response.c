@@ -172,10 +172,22 @@ int ah_response_text(ah_response *resp, int status, const char *content_type, co
     return rc < 0 ? rc : ah_response_body(resp, text, strlen(text));
 }
 
-int ah_response_started(const ah_response *resp) { return resp->state != AH__RESP_NEW; }
-
 /* Bodies are forbidden for 1xx, 204 and 304. */
 static int status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+int ah_response_started(const ah_response *resp) { return resp->state != AH__RESP_NEW; }
+
+int ah_response_get_status(const ah_response *resp) { return resp->status; }
+
+uint64_t ah_response_get_body_bytes(const ah_response *resp)
+{
+    if (resp->state != AH__RESP_NEW)
+        return resp->bytes_sent; /* streamed, or finished */
+    if (resp->head_only || !status_has_body(resp->status))
+        return 0;
+    return resp->file_fd >= 0 ? (uint64_t)resp->file_len : resp->body_len;
+}
+
 
 /* A response head is built in an ah_buf that starts on the stack (a usual head fits, so the
  * hot path allocates nothing) with a cap far above any sane head. Appends of known lengths, no

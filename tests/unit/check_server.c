@@ -75,6 +75,7 @@ static struct {
     int sleep_started;
     int sleep_rc;
     int split_rc[4];
+    char logged[128]; /* what the logging middleware wrote */
 } st;
 
 static void trace_add(const char *what)
@@ -388,6 +389,19 @@ static int mw_after(ah_request *req, ah_response *resp, ah_next *next, void *arg
     st.after_rc = ah_response_header(resp, "X-After", "added");
     return rc;
 }
+
+/* A logging middleware: what it can see of the response once the handler has run. */
+static int mw_log(ah_request *req, ah_response *resp, ah_next *next, void *arg)
+{
+    (void)arg;
+    int rc = ah_next_call(next);
+    snprintf(st.logged, sizeof(st.logged), "%s %s %d %llu", ah_request_method(req),
+             ah_request_path(req), ah_response_get_status(resp),
+             (unsigned long long)ah_response_get_body_bytes(resp));
+    return rc;
+}
+
+static void setup_log(ah_server *srv) { ck_assert_int_eq(ah_server_use(srv, mw_log, NULL), 0); }
 
 static void setup_onion(ah_server *srv)
 {
@@ -804,6 +818,36 @@ static int main_after_next(void *arg)
 }
 
 START_TEST(test_middleware_adds_header_after_next) { RUN(main_after_next, NULL); }
+END_TEST
+
+static int main_log_status(void *arg)
+{
+    (void)arg;
+    fixture fx;
+    fx_start(&fx, NULL, setup_log);
+    http_response r;
+    exchange(&fx, "GET /hello HTTP/1.1\r\nHost: test\r\n\r\n", 0, &r);
+    ck_assert_int_eq(r.status, 200);
+    http_response_free(&r);
+    ck_assert_str_eq(st.logged, "GET /hello 200 13");
+    exchange(&fx, "GET /nothing HTTP/1.1\r\nHost: test\r\n\r\n", 0, &r);
+    ck_assert_int_eq(r.status, 404);
+    http_response_free(&r);
+    ck_assert_msg(strncmp(st.logged, "GET /nothing 404 ", 17) == 0, "%s", st.logged);
+    exchange(&fx, "HEAD /hello HTTP/1.1\r\nHost: test\r\n\r\n", 1, &r);
+    http_response_free(&r);
+    ck_assert_str_eq(st.logged, "HEAD /hello 200 0");
+    exchange(&fx, "GET /stream HTTP/1.1\r\nHost: test\r\n\r\n", 0, &r);
+    ck_assert_int_eq(r.status, 200);
+    char want[64];
+    snprintf(want, sizeof(want), "GET /stream 200 %zu", strlen(r.body));
+    http_response_free(&r);
+    ck_assert_str_eq(st.logged, want);
+    fx_stop(&fx);
+    return 0;
+}
+
+START_TEST(test_middleware_logs_status_and_body_bytes) { RUN(main_log_status, NULL); }
 END_TEST
 
 /* ==== responses ==== */
@@ -2504,6 +2548,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_middleware_runs_in_onion_order);
     tcase_add_test(tc, test_middleware_can_answer_without_calling_next);
     tcase_add_test(tc, test_middleware_adds_header_after_next);
+    tcase_add_test(tc, test_middleware_logs_status_and_body_bytes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("responses");
