@@ -23,7 +23,7 @@
  * A client belongs to one loop: make it, use it and close it within one ah_loop_run (its
  * connections are registered with that loop). Every call that may wait is an await point and
  * must run in a task: ah_client_fetch and its short forms, ah_client_response_read, _read_line
- * and _body, ah_client_response_free (it may drain the rest of a body) and ah_client_close (it
+ * and _body, ah_client_response_free (it may send a TLS close_notify) and ah_client_close (it
  * sends TLS close_notify to idle connections). Each returns AH_ECANCELED / AH_ETIMEDOUT as any
  * await.
  *
@@ -375,8 +375,10 @@ AH_EXPORT int ah_client_response_history_at(const ah_client_response *r, size_t 
 AH_EXPORT const ah_client_error *ah_client_response_error(const ah_client_response *r);
 
 /** Free the response. If its body was read to the end the connection is back in the pool
- * already; if what is left is small (<= 64 KiB) it is read and dropped so the connection can be
- * kept; otherwise the connection is closed. May await (draining). NULL is ignored. */
+ * already. Otherwise what is left of the body is dropped if it has all arrived already (in the
+ * buffer or the socket, at most 64 KiB) so the connection can be kept, and else the connection
+ * is closed. Never waits for the server (it may send a TLS close_notify when it closes a TLS
+ * connection). NULL is ignored. */
 AH_EXPORT void ah_client_response_free(ah_client_response *r);
 
 AH_END_DECLS

@@ -10,9 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* What ah_client_response_free reads and drops to keep a connection, and for how long. */
+/* What ah_client_response_free drops, of what has already arrived, to keep a connection. */
 #define DRAIN_MAX (64 * 1024)
-#define DRAIN_TIMEOUT_MS 2000
 /* Compressed input read per step. */
 #define DEC_IN_SIZE (16 * 1024)
 /* Body bytes ah_client_response_read_line reads ahead at a time. */
@@ -320,14 +319,30 @@ const char *ah__response_location(const ah_client_response *r)
 
 /* ---- the body ---- */
 
-/* Body bytes as framed on the wire (chunked decoded, content codings not). */
-static int raw_read(ah_client_response *r, char *buf, size_t len)
+/* Read more into the stream's buffer; with nowait, only what the socket has (AH_EAGAIN if
+ * nothing). */
+static int fill(ah_stream *s, int nowait)
+{
+    return nowait ? ah__stream_fill_nowait(s) : ah_stream_fill(s);
+}
+
+/* Body bytes as framed on the wire (chunked decoded, content codings not). nowait: never wait
+ * for the peer (AH_EAGAIN when nothing has arrived), for the drain in ah_client_response_free. */
+static int raw_read_ex(ah_client_response *r, char *buf, size_t len, int nowait)
 {
     if (r->raw_error)
         return r->raw_error;
     if (r->body_done)
         return 0;
     ah_stream *s = r->conn->stream;
+    const char *data;
+    if (nowait && r->body_kind != BODY_CHUNKED && ah_stream_buffered(s, &data) == 0) {
+        int n = fill(s, 1);
+        if (n == 0 || n == AH_ETLS_TRUNCATED)
+            return r->body_kind == BODY_EOF ? 0 : AH_ETRUNCATED;
+        if (n < 0)
+            return n;
+    }
     if (r->body_kind == BODY_LENGTH) {
         size_t want = (uint64_t)len < r->body_left ? len : (size_t)r->body_left;
         int n = ah_stream_read(s, buf, want);
@@ -351,10 +366,9 @@ static int raw_read(ah_client_response *r, char *buf, size_t len)
     }
     /* chunked: llhttp decodes; feed it no more input than there is room for output */
     for (;;) {
-        const char *data;
         size_t have = ah_stream_buffered(s, &data);
         if (have == 0) {
-            int n = ah_stream_fill(s);
+            int n = fill(s, nowait);
             if (n == 0 || n == AH_ETLS_TRUNCATED)
                 return AH_ETRUNCATED;
             if (n < 0)
@@ -382,6 +396,11 @@ static int raw_read(ah_client_response *r, char *buf, size_t len)
         if (r->body_done)
             return 0;
     }
+}
+
+static int raw_read(ah_client_response *r, char *buf, size_t len)
+{
+    return raw_read_ex(r, buf, len, 0);
 }
 
 static int decoded_read(ah_client_response *r, char *buf, size_t len)
@@ -634,20 +653,17 @@ static void drain(ah_client_response *r)
         return;
     if (r->body_kind == BODY_EOF || (r->body_kind == BODY_LENGTH && r->body_left > DRAIN_MAX))
         return;
-    int64_t ms = DRAIN_TIMEOUT_MS;
-    if (r->total_until != INT64_MAX && r->total_until - ah_now_ms() < ms)
-        ms = r->total_until - ah_now_ms();
-    if (ms <= 0 || ah_deadline_push(ms) < 0)
-        return;
+    /* Never waits: only what has already arrived (in the buffer, or in the socket for a read
+     * that does not block) is dropped. If the end of the body is not among it, the connection
+     * is closed: a new one costs less than a task stuck in a free. */
     char scratch[4096];
     size_t dropped = 0;
     while (!r->body_done && dropped <= DRAIN_MAX) {
-        int n = raw_read(r, scratch, sizeof(scratch));
+        int n = raw_read_ex(r, scratch, sizeof(scratch), 1);
         if (n <= 0)
             break;
         dropped += (size_t)n;
     }
-    (void)ah_deadline_pop();
 }
 
 void ah_client_response_free(ah_client_response *r)

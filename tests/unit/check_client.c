@@ -2596,6 +2596,50 @@ static int main_huge_request_head(void *arg)
 START_TEST(test_request_head_past_its_cap_is_etoobig) { run_main(main_huge_request_head); }
 END_TEST
 
+/* Freeing a response whose body has not all arrived never waits for it: the connection is
+ * closed instead (it used to drain for up to 2 s). One whose rest is already here is kept. */
+static int rest_already_sent(ah_stream *s, int index, void *arg)
+{
+    while (read_request(s) > 0)
+        if (send_text(s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789") < 0)
+            break;
+    return 0;
+}
+
+static int main_free_never_waits(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, stall_in_body, NULL);
+    ah_client *c = ah_client_new(NULL);
+    ah_client_response *r;
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    int64_t start = ah_now_ms();
+    ah_client_response_free(r); /* 90 of 100 body bytes never come */
+    ck_assert_int_lt(ah_check_elapsed(start), 100);
+    ah_client_stats st;
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_open, 0);
+    ah_client_close(c);
+    raw_stop(&rs);
+
+    raw_start(&rs, rest_already_sent, NULL);
+    c = ah_client_new(NULL);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_sleep(20), 0); /* the body is in the socket by now */
+    ah_client_response_free(r);
+    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ah_client_response_free(r);
+    ah_client_get_stats(c, &st);
+    ck_assert_uint_eq(st.connections_made,
+                      1); /* the unread body was dropped, the connection kept */
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_response_free_never_waits_for_the_body) { run_main(main_free_never_waits); }
+END_TEST
+
 START_TEST(test_https_through_a_proxy_tunnel)
 {
     run_world_tls(client_https_proxy, "server.pem", "server.key");
@@ -3496,6 +3540,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_https_through_a_proxy_tunnel);
     tcase_add_test(tc, test_malformed_connect_replies_are_rejected);
     tcase_add_test(tc, test_request_head_past_its_cap_is_etoobig);
+    tcase_add_test(tc, test_response_free_never_waits_for_the_body);
     suite_add_tcase(s, tc);
     tc = tcase_create("host stats");
     tcase_add_test(tc, test_host_stats_show_open_active_idle_and_waiting_per_host);
