@@ -62,7 +62,9 @@ AH_NODISCARD AH_EXPORT int ah_buf_vaddf(ah_buf *b, const char *fmt, va_list ap)
  * Follow with ah_buf_commit. */
 AH_EXPORT char *ah_buf_space(ah_buf *b, size_t want, size_t *room);
 
-/** Count n bytes written into ah_buf_space's room as added (n <= that room). */
+/** Count n bytes written into ah_buf_space's room as added (n <= that room), and terminate
+ * them. (Bytes written into the room and not committed may cover the NUL until then; commit 0
+ * or take the buffer to end that.) */
 AH_EXPORT void ah_buf_commit(ah_buf *b, size_t n);
 
 /** The first error an add met (AH_ETOOBIG, AH_ENOMEM, AH_EINVAL), or 0. */

@@ -90,6 +90,7 @@ typedef struct ah__msg {
     size_t ntrailers, trailer_count_max;
     int trailer_state; /* 0: between fields, 1: in a name, 2: in a value */
     size_t trailer_value_at;
+    char tail[2]; /* the last two chunked-body bytes consumed: the end must be CRLF */
 } ah__msg;
 
 /* Start m for a message of type HTTP_REQUEST or HTTP_RESPONSE whose head has header_cap header

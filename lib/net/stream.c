@@ -61,7 +61,8 @@ int ah_stream_eof(const ah_stream *s) { return s->eof; }
 
 size_t ah_stream_buffered(ah_stream *s, const char **data)
 {
-    *data = s->rbuf + s->rstart;
+    /* before the first read there is no buffer: NULL + 0 is undefined in C (fuzzing's F0) */
+    *data = s->rbuf ? s->rbuf + s->rstart : "";
     return s->rend - s->rstart;
 }
 
@@ -205,7 +206,7 @@ int ah_stream_peek(ah_stream *s, size_t min, const char **data, size_t *len)
         if (n < 0)
             return n;
     }
-    *data = s->rbuf + s->rstart;
+    *data = s->rbuf ? s->rbuf + s->rstart : "";
     *len = s->rend - s->rstart;
     if (*len < (min ? min : 1))
         return AH_EEOF;

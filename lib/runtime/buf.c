@@ -54,6 +54,7 @@ static int reserve(ah_buf *b, size_t more)
     b->data = p;
     b->cap = cap;
     b->heap = 1;
+    b->data[b->len] = '\0'; /* the bytes are a string at every moment, even grown by space() */
     return 0;
 }
 
@@ -166,7 +167,9 @@ void ah_buf_truncate(ah_buf *b, size_t n)
 char *ah_buf_take(ah_buf *b)
 {
     char *p = b->data;
-    if (!b->heap) { /* empty, or in the caller's memory: hand out a copy */
+    if (b->heap)
+        p[b->len] = '\0'; /* room handed out by ah_buf_space and not committed may hold bytes */
+    else {                /* empty, or in the caller's memory: hand out a copy */
         p = malloc(b->len + 1);
         if (p) {
             if (b->len)

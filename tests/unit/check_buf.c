@@ -107,6 +107,32 @@ START_TEST(test_buf_error_is_sticky)
 }
 END_TEST
 
+/* Room taken with ah_buf_space and written without a commit (a read that returned nothing,
+ * after writing): what ah_buf_take hands out is still the committed bytes, terminated. Before,
+ * an empty body from ah_client_response_body was an unterminated heap buffer (fuzzing's F3). */
+START_TEST(test_buf_take_terminates_after_uncommitted_space)
+{
+    ah_buf b;
+    ah_buf_init(&b, 1024);
+    size_t room;
+    char *at = ah_buf_space(&b, 16, &room);
+    ck_assert_ptr_nonnull(at);
+    ck_assert_uint_ge(room, 16);
+    memset(at, 'x', room);
+    char *owned = ah_buf_take(&b);
+    ck_assert_str_eq(owned, "");
+    free(owned);
+    ck_assert_int_eq(ah_buf_adds(&b, "ab"), 0);
+    at = ah_buf_space(&b, 8, &room);
+    memset(at, 'y', room);
+    ah_buf_commit(&b, 1);
+    ck_assert_str_eq(ah_buf_data(&b), "aby");
+    owned = ah_buf_take(&b);
+    ck_assert_str_eq(owned, "aby");
+    free(owned);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -116,6 +142,7 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, test_buf_addf_formats_long_text);
     tcase_add_test(tc, test_buf_starts_in_callers_memory_then_moves_to_heap);
     tcase_add_test(tc, test_buf_error_is_sticky);
+    tcase_add_test(tc, test_buf_take_terminates_after_uncommitted_space);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1618,6 +1618,7 @@ static const char *const malformed[] = {
     "FOO/1.1 200 OK\r\n\r\n",                         /* not HTTP */
     "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",       /* space in name */
     "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",    /* a status of two digits */
+    "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n", /* past INT64 (F1) */
     /* a bare CR (not followed by LF) anywhere in the head: llhttp 8.1.0 built lenient took the
      * first two as the end of the head and called on_body inside the head parse (a crash) */
     "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\rhello", /* instead of the empty line */
@@ -1741,6 +1742,8 @@ static const char *const bad_chunked[] = {
     "5\r\nhello\n0\r\n\r\n",                 /* a bare LF after the data */
     "5\r\nhello\r\n3\rabc\r\n0\r\n\r\n",     /* a bare CR ending a chunk size */
     "5\r\nhello\r\n\r3\r\nabc\r\n0\r\n\r\n", /* a bare CR before a chunk size */
+    "5\r\nhello\r\n0\r\n\n",                 /* a bare LF ending the body (F2) */
+    "5\r\nhello\r\n0\r\nX-T: 1\r\n\n",         /* the same after a trailer */
 };
 #define NBAD_CHUNKED (sizeof(bad_chunked) / sizeof(bad_chunked[0]))
 
@@ -2605,6 +2608,46 @@ static int rest_already_sent(ah_stream *s, int index, void *arg)
             break;
     return 0;
 }
+
+/* Bodiless answers read with _body: an empty string, terminated (fuzzing's F3: the buffer
+ * was handed out unterminated). */
+static int empty_bodies(ah_stream *s, int index, void *arg)
+{
+    static const char *const replies[] = {
+        "HTTP/1.1 204 No Content\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    };
+    int i = 0;
+    while (read_request(s) > 0)
+        if (send_text(s, replies[i++ % 3]) < 0)
+            break;
+    return 0;
+}
+
+static int main_empty_bodies(void *arg)
+{
+    raw_server rs;
+    raw_start(&rs, empty_bodies, NULL);
+    ah_client *c = ah_client_new(NULL);
+    for (int i = 0; i < 3; i++) {
+        ah_client_response *r;
+        ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+        const char *data = NULL;
+        size_t len = 99;
+        ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
+        ck_assert_uint_eq(len, 0);
+        ck_assert_ptr_nonnull(data);
+        ck_assert_str_eq(data, "");
+        ah_client_response_free(r);
+    }
+    ah_client_close(c);
+    raw_stop(&rs);
+    return 0;
+}
+
+START_TEST(test_empty_bodies_are_empty_strings) { run_main(main_empty_bodies); }
+END_TEST
 
 static int main_free_never_waits(void *arg)
 {
@@ -3541,6 +3584,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_malformed_connect_replies_are_rejected);
     tcase_add_test(tc, test_request_head_past_its_cap_is_etoobig);
     tcase_add_test(tc, test_response_free_never_waits_for_the_body);
+    tcase_add_test(tc, test_empty_bodies_are_empty_strings);
     suite_add_tcase(s, tc);
     tc = tcase_create("host stats");
     tcase_add_test(tc, test_host_stats_show_open_active_idle_and_waiting_per_host);

@@ -1855,6 +1855,19 @@ START_TEST(test_content_length_with_transfer_encoding_is_400)
 }
 END_TEST
 
+START_TEST(test_content_length_past_int64_is_400)
+{
+    /* llhttp keeps it as a uint64_t; it read back as -1 ("chunked") and slipped past the 413
+     * check, so Expect: 100-continue got 100 (fuzzing's F1) */
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n"
+                   "Content-Length: 18446744073709551615\r\n\r\nhello",
+                   400);
+    expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\n"
+                   "Content-Length: 9223372036854775808\r\n\r\nhello",
+                   400);
+}
+END_TEST
+
 START_TEST(test_conflicting_content_lengths_are_400)
 {
     expect_refusal("POST /body HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n"
@@ -2014,6 +2027,10 @@ END_TEST
 
 START_TEST(test_chunk_data_not_followed_by_crlf_is_400)
 {
+    /* a bare LF as the line that ends the body, which llhttp 8.1 takes (fuzzing's F2): the
+     * request after it would be served by ahttp and not by a proxy that frames by CRLF */
+    RUN(main_bad_chunk_framing, "5\r\nhello\r\n0\r\n\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+    RUN(main_bad_chunk_framing, "5\r\nhello\r\n0\r\nX-T: 1\r\n\n");
     RUN(main_bad_chunk_framing, "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n");
     RUN(main_bad_chunk_framing, "5\r\nhello\rX0\r\n\r\n");
     RUN(main_bad_chunk_framing, "5\r\nhello\n0\r\n\r\n");
@@ -2598,6 +2615,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_header_block_under_16k_is_accepted);
     tcase_add_test(tc, test_content_length_with_transfer_encoding_is_400);
     tcase_add_test(tc, test_conflicting_content_lengths_are_400);
+    tcase_add_test(tc, test_content_length_past_int64_is_400);
     tcase_add_test(tc, test_transfer_encoding_chunked_not_last_is_400);
     tcase_add_test(tc, test_transfer_codings_other_than_chunked_are_501);
     tcase_add_test(tc, test_bare_cr_after_header_block_is_400_and_server_lives);

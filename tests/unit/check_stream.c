@@ -330,10 +330,26 @@ START_TEST(test_close_wakes_a_blocked_read_exactly)
 }
 END_TEST
 
+/* Before the first read a stream has no buffer: what it shows must still be a valid pointer
+ * (NULL + 0 is undefined behaviour; clang's UBSan in the fuzz build caught it on every server
+ * connection, fuzzing's F0). */
+START_TEST(test_buffered_before_any_read_is_empty_not_null)
+{
+    pair p;
+    make_pair(&p, NULL);
+    const char *data = NULL;
+    ck_assert_uint_eq(ah_stream_buffered(p.a, &data), 0);
+    ck_assert_ptr_nonnull(data);
+    ah_stream_close(p.a);
+    ah_stream_close(p.b);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
     TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_buffered_before_any_read_is_empty_not_null);
     tcase_add_test(tc, test_read_until_finds_delimiters_split_across_reads);
     tcase_add_test(tc, test_read_until_stops_at_max);
     tcase_add_test(tc, test_read_exactly_and_peek);
