@@ -24,10 +24,27 @@ typedef struct ah_tls_client_opts {
 } ah_tls_client_opts;
 
 /** Make a client context: TLS >= 1.2, verification on, ALPN "http/1.1", session cache on.
- * Returns 0 and *out, or AH_ETLS with the reason in err (if err is not NULL; err_size bytes),
- * e.g. "cannot load CA file x.pem: No such file or directory". */
+ * Without ca_file and ca_dir it shares the process's system trust store (loaded by the first
+ * call, or by ah_tls_client_preload); with them it gets a store of its own: the system's
+ * certificates (copied by reference, well under a millisecond) plus those. Returns 0 and *out,
+ * or AH_ETLS with the reason in err (if err is not NULL; err_size bytes), e.g. "cannot load CA
+ * file x.pem: No such file or directory". */
 AH_NODISCARD AH_EXPORT int ah_tls_client_ctx_new(const ah_tls_client_opts *opts, ah_tls_ctx **out,
                                                  char *err, size_t err_size);
+
+/** Do, once per process, the slow part of making a client context with these options (NULL:
+ * the defaults): OpenSSL's first-use set-up (~10 ms) and, unless opts says insecure or
+ * no_system_store, loading the system trust store (tens of ms: a few hundred certificates are
+ * parsed). Called from a task, the work runs on the loop's thread pool (ah_to_thread) and only
+ * the calling task waits while the loop runs the others; outside a task it runs right here.
+ * Once done, it returns at once. ah_tls_client_ctx_new does the same loads itself when they
+ * have not been done, but on the calling thread: a task that makes a client context while other
+ * tasks run calls this first (ah_client does). The system store is read once per process and
+ * shared by every client context (SSL_CERT_FILE / SSL_CERT_DIR are honoured at that first read).
+ * Returns 0; AH_ECANCELED / AH_ETIMEDOUT if the calling task was cancelled or passed its
+ * deadline while waiting (the load still finishes for later callers); AH_ETLS if the system
+ * store cannot be loaded (ah_tls_last_error says why). */
+AH_NODISCARD AH_EXPORT int ah_tls_client_preload(const ah_tls_client_opts *opts);
 
 /** One certificate for a server: the chain file (leaf first) and its key. */
 typedef struct ah_tls_cert {

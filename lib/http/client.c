@@ -498,7 +498,8 @@ static int fetch_redirects(ah__fetch *f, const ah_client_request *req, ah_client
             resp = NULL;
             break;
         }
-        ah_client_response_free(resp); /* drains a small body: the connection is kept */
+        ah__response_skip_body(resp); /* a small body read to its end keeps the connection */
+        ah_client_response_free(resp);
         resp = NULL;
         ah_url_free(&owned);
         owned = next;

@@ -206,6 +206,10 @@ int ah__response_read_stream(ah_client *c, ah_stream *s, int head_request,
  * and the redirect count. */
 void ah__response_set_origin(ah_client_response *r, ah_url *url, ah__url_entry *shared,
                              int redirects, int64_t total_until);
+/* Read and drop the rest of a small body (at most 64 KiB, waiting for it under the fetch's
+ * timeouts) so that its connection is kept: what a redirect hop does before the next request,
+ * where ah_client_response_free would not wait. Errors only mean the connection is closed. */
+void ah__response_skip_body(ah_client_response *r);
 /* The Location header of a redirect response, or NULL. */
 const char *ah__response_location(const ah_client_response *r);
 

@@ -350,8 +350,18 @@ static int tls_context(ah__fetch *f)
         .key_file = c->opts.key_file,
         .insecure = c->opts.insecure,
     };
+    /* The first context of the process loads the system trust store and sets OpenSSL up: tens
+     * of ms, done on the thread pool so that the loop's other tasks (a server's too) run on
+     * meanwhile. Making the context afterwards costs well under a millisecond. */
+    int rc = ah_tls_client_preload(&to);
+    if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
+        return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS,
+                               ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_NONE),
+                               "TLS setup: %s", ah_strerror(rc));
+    if (c->tls) /* another task made it while this one waited */
+        return 0;
     char why[256];
-    int rc = ah_tls_client_ctx_new(&to, &c->tls, why, sizeof(why));
+    rc = ah_tls_client_ctx_new(&to, &c->tls, why, sizeof(why));
     if (rc < 0)
         return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, AH_CLIENT_TIMEOUT_NONE, "TLS setup: %s",
                                why[0] ? why : ah_strerror(rc));

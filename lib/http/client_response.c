@@ -666,6 +666,30 @@ static void drain(ah_client_response *r)
     }
 }
 
+void ah__response_skip_body(ah_client_response *r)
+{
+    if (r->err.code || r->body_done || !r->conn)
+        return;
+    if (r->body_kind == BODY_EOF || (r->body_kind == BODY_LENGTH && r->body_left > DRAIN_MAX))
+        return;
+    int pushed = 0;
+    if (r->total_until != INT64_MAX) {
+        if (ah__deadline_push_at(r->total_until) < 0)
+            return;
+        pushed = 1;
+    }
+    char scratch[4096];
+    size_t dropped = 0;
+    while (!r->body_done && dropped <= DRAIN_MAX) {
+        int n = raw_read(r, scratch, sizeof(scratch));
+        if (n <= 0)
+            break;
+        dropped += (size_t)n;
+    }
+    if (pushed)
+        ah__deadline_drop();
+}
+
 void ah_client_response_free(ah_client_response *r)
 {
     if (!r)

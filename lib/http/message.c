@@ -343,7 +343,7 @@ void ah__msg_init(ah__msg *m, int type, ah__header *headers, size_t header_cap,
     m->start_len[0] = m->start_len[1] = 0;
     m->error = 0;
     m->why = NULL;
-    m->head_complete = m->msg_complete = m->no_body = 0;
+    m->head_complete = m->msg_complete = m->no_body = m->head_request = 0;
     m->out = NULL;
     m->out_len = m->out_cap = 0;
     ah_buf_init(&m->trailers, trailer_bytes_max ? trailer_bytes_max : 1);

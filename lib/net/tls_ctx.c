@@ -5,6 +5,8 @@
  * a connection over these contexts is in tls.c. */
 #include "tls_internal.h"
 
+#include <ahttp/thread.h>
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,6 +125,120 @@ void ah_tls_ctx_free(ah_tls_ctx *c)
     free(c);
 }
 
+/* ---- what every client context shares, loaded once per process ----
+ *
+ * Loading the system trust store parses a few hundred certificates (35-50 ms here), and
+ * OpenSSL's first SSL_CTX_new loads its default provider and fetches every algorithm (~10 ms).
+ * Done per context on the loop's thread, that stalled every task of the loop the first time a
+ * client spoke https. So the store is loaded once per process into an X509_STORE that every
+ * client context without extra CAs shares (it is reference-counted, and locks its own cache for
+ * lookups, so sharing it across threads is what OpenSSL intends), and ah_tls_client_preload lets
+ * a task have both loads done on the thread pool while the loop runs on. */
+static pthread_once_t warm_once = PTHREAD_ONCE_INIT;
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+static int warm_done, store_done; /* atomic: set once the matching once-function has run */
+static X509_STORE *system_store;  /* NULL if it could not be loaded; never freed */
+static char system_store_error[256];
+
+static void warm_up(void)
+{
+    SSL_CTX_free(SSL_CTX_new(TLS_client_method()));
+    ERR_clear_error();
+    __atomic_store_n(&warm_done, 1, __ATOMIC_RELEASE);
+}
+
+static void load_system_store(void)
+{
+    /* The error text is kept here, not in a thread's last error: this may run on a pool
+     * thread, and every context that finds the store missing reports it. */
+    X509_STORE *s = X509_STORE_new();
+    if (s && X509_STORE_set_default_paths(s) == 1) {
+        system_store = s;
+    } else {
+        ah__tls_openssl_reason(system_store_error, sizeof(system_store_error), 1);
+        X509_STORE_free(s);
+    }
+    ERR_clear_error();
+    __atomic_store_n(&store_done, 1, __ATOMIC_RELEASE);
+}
+
+/* The shared system store (loading it if this is the first use), or NULL if it cannot be
+ * loaded. No reference is taken. */
+static X509_STORE *system_store_get(void)
+{
+    pthread_once(&store_once, load_system_store);
+    return system_store;
+}
+
+static int wants_system_store(const ah_tls_client_opts *o)
+{
+    return !o->insecure && !o->no_system_store;
+}
+
+static int preload_job(void *arg)
+{
+    const int *store = arg;
+    pthread_once(&warm_once, warm_up);
+    if (*store)
+        (void)system_store_get();
+    return 0;
+}
+
+int ah_tls_client_preload(const ah_tls_client_opts *opts)
+{
+    static const ah_tls_client_opts defaults;
+    static const int with_store = 1, without_store = 0;
+    const int *store = wants_system_store(opts ? opts : &defaults) ? &with_store : &without_store;
+    int done = __atomic_load_n(&warm_done, __ATOMIC_ACQUIRE) &&
+               (!*store || __atomic_load_n(&store_done, __ATOMIC_ACQUIRE));
+    if (!done && ah_task_current()) {
+        /* A job abandoned by a cancelled caller still finishes the load: nothing to free. */
+        int rc = ah_to_thread(preload_job, (void *)store);
+        if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
+            return rc;
+        /* Any other failure (no pool thread could start): load here, stalling the loop once,
+         * rather than fail the caller. */
+    }
+    (void)preload_job((void *)store);
+    if (*store && !system_store) {
+        ah__tls_set_last_error("cannot load the system trust store: %s", system_store_error);
+        return AH_ETLS;
+    }
+    return 0;
+}
+
+/* A store for a context with CAs of its own on top of the system's: the system store's
+ * certificates and CRLs (references, no parsing), the system CA directory (looked up lazily, as
+ * X509_STORE_set_default_paths sets it), then the caller adds its own. The shared store itself
+ * must never see them. */
+static X509_STORE *system_store_copy(X509_STORE *sys)
+{
+    X509_STORE *own = X509_STORE_new();
+    if (!own)
+        return NULL;
+    X509_LOOKUP *dir = X509_STORE_add_lookup(own, X509_LOOKUP_hash_dir());
+    int ok = dir && X509_LOOKUP_add_dir(dir, NULL, X509_FILETYPE_DEFAULT) == 1;
+    /* Verification on other threads may add certificates found in that directory to the shared
+     * store's cache meanwhile: hold its lock while walking it. */
+    X509_STORE_lock(sys);
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(sys);
+    for (int i = 0; ok && i < sk_X509_OBJECT_num(objs); i++) {
+        X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+        X509 *x = X509_OBJECT_get0_X509(o);
+        X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+        if (x)
+            ok = X509_STORE_add_cert(own, x) == 1;
+        else if (crl)
+            ok = X509_STORE_add_crl(own, crl) == 1;
+    }
+    X509_STORE_unlock(sys);
+    if (!ok) {
+        X509_STORE_free(own);
+        return NULL;
+    }
+    return own;
+}
+
 /* Settings every context shares. */
 static int ctx_common(SSL_CTX *sc)
 {
@@ -197,8 +313,26 @@ int ah_tls_client_ctx_new(const ah_tls_client_opts *opts, ah_tls_ctx **out, char
         ah_tls_ctx_free(c);
         return AH_ETLS;
     }
-    if (!opts->no_system_store && !opts->insecure && !SSL_CTX_set_default_verify_paths(sc))
-        return ctx_fail(c, err, err_size, "cannot load the system trust store");
+    if (wants_system_store(opts)) {
+        X509_STORE *sys = system_store_get();
+        if (!sys) {
+            ERR_clear_error();
+            if (err && err_size)
+                snprintf(err, err_size, "cannot load the system trust store: %s",
+                         system_store_error);
+            ah__tls_set_last_error("cannot load the system trust store: %s", system_store_error);
+            ah_tls_ctx_free(c);
+            return AH_ETLS;
+        }
+        if (!opts->ca_file && !opts->ca_dir) {
+            SSL_CTX_set1_cert_store(sc, sys);
+        } else {
+            X509_STORE *own = system_store_copy(sys);
+            if (!own)
+                return ctx_fail(c, err, err_size, "cannot copy the system trust store");
+            SSL_CTX_set_cert_store(sc, own); /* the context owns it now */
+        }
+    }
     if (opts->ca_file && !SSL_CTX_load_verify_locations(sc, opts->ca_file, NULL))
         return ctx_fail(c, err, err_size, "cannot load CA file %s", opts->ca_file);
     if (opts->ca_dir && !SSL_CTX_load_verify_locations(sc, NULL, opts->ca_dir))

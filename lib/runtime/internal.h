@@ -133,6 +133,7 @@ struct ah_loop {
     unsigned threads;
     struct ah__thread_pool *pool;
     int running;
+    int own_base; /* 0: the program's (ah_loop_opts.base), neither made nor freed here */
     ah__slot slots[AH__SLOTS];
 #ifdef AH_ASAN
     const void *main_stack_lo;
@@ -172,6 +173,17 @@ void ah__waitq_remove(ah__waitq *q, ah_task *t);
 /* Wake the first waiter with result; returns it, or NULL if none. */
 ah_task *ah__waitq_wake_one(ah__waitq *q, int result);
 void ah__waitq_wake_all(ah__waitq *q, int result);
+
+/* fault.c: task stack overflow, reported. */
+/* Install the SIGSEGV/SIGBUS handler (once per process; not in ASan builds, whose own handler
+ * reports overflows) and give the calling thread an alternate signal stack if it has none. */
+void ah__fault_init(void);
+/* The calling thread's alternate signal stack only (a loop may run on a thread other than the
+ * one that made it). */
+void ah__fault_thread_init(void);
+/* Write "ahttp: task stack overflow (N KiB stack[, how]; raise ...)" to stderr with write(2)
+ * only: callable from a signal handler. how may be NULL. */
+void ah__stack_overflow_report(size_t stack_size, const char *how);
 
 /* group.c: called by the scheduler when a task of a group finishes. */
 void ah__group_task_done(ah_task *t);

@@ -138,18 +138,24 @@ ah_loop *ah_loop_new(const ah_loop_opts *opts)
     ah_loop *loop = calloc(1, sizeof(*loop));
     if (!loop)
         return NULL;
-    struct event_config *cfg = event_config_new();
-    if (cfg) {
-        /* CLOCK_MONOTONIC rather than the coarse clock: sleeps and deadlines of a few ms. */
-        event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-        event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-        loop->base = event_base_new_with_config(cfg);
-        event_config_free(cfg);
+    if (opts && opts->base) {
+        loop->base = opts->base;
+    } else {
+        struct event_config *cfg = event_config_new();
+        if (cfg) {
+            /* CLOCK_MONOTONIC rather than the coarse clock: sleeps and deadlines of a few ms. */
+            event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+            event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+            loop->base = event_base_new_with_config(cfg);
+            event_config_free(cfg);
+        }
+        if (!loop->base) {
+            free(loop);
+            return NULL;
+        }
+        loop->own_base = 1;
     }
-    if (!loop->base) {
-        free(loop);
-        return NULL;
-    }
+    ah__fault_init();
     size_t stack_size = opts && opts->stack_size ? opts->stack_size : DEFAULT_STACK_SIZE;
     int guarded = !(opts && opts->stack_guard < 0);
     unsigned cache = opts && opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE;
@@ -193,7 +199,8 @@ void ah_loop_free(ah_loop *loop)
             loop->slots[i].free(loop->slots[i].ptr);
     (void)event_base_loop(loop->base, EVLOOP_NONBLOCK);
     ah__stack_pool_destroy(&loop->stacks);
-    event_base_free(loop->base);
+    if (loop->own_base)
+        event_base_free(loop->base);
     if (current_loop == loop)
         current_loop = NULL;
     free(loop);
@@ -269,8 +276,7 @@ static void task_finished(ah_loop *loop, ah_task *t)
 static void check_canary(ah_task *t)
 {
     if (!t->stack->guarded && !ah__stack_intact(t->stack)) {
-        static const char msg[] = "ahttp: task stack overflow (slab canary overwritten)\n";
-        (void)!write(2, msg, sizeof(msg) - 1);
+        ah__stack_overflow_report(t->loop->stacks.stack_size, "slab canary overwritten");
         abort();
     }
 }
@@ -537,10 +543,34 @@ static void cancel_all(ah_loop *loop)
         ah_cancel(t);
 }
 
+/* Whether the program has asked the base to stop (event_base_loopexit / loopbreak) during this
+ * run. libevent raises those flags from its own loop or at once (loopbreak outside a callback),
+ * and clears them only when event_base_loop next starts: so they are read after each turn of
+ * the base and again before the next, and a flag already raised when the run began (left from
+ * the program's own dispatch) is ignored until a turn of ours has cleared it. */
+typedef struct stop_watch {
+    int stale_exit, stale_break;
+} stop_watch;
+
+static void stop_watch_begin(stop_watch *w, struct event_base *base)
+{
+    w->stale_exit = event_base_got_exit(base);
+    w->stale_break = event_base_got_break(base);
+}
+
+static void stop_watch_polled(stop_watch *w) { w->stale_exit = w->stale_break = 0; }
+
+static int stop_requested(const stop_watch *w, struct event_base *base)
+{
+    return (!w->stale_exit && event_base_got_exit(base)) ||
+           (!w->stale_break && event_base_got_break(base));
+}
+
 int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
 {
     if (!loop || !main_fn || loop->running || current_loop)
         return AH_EINVAL;
+    ah__fault_thread_init();
     loop->running = 1;
     current_loop = loop;
     int rc;
@@ -550,9 +580,16 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
         goto out;
     }
     int deadlocked = 0;
+    int stopped = 0; /* the program stopped the base before main returned */
+    stop_watch watch;
+    stop_watch_begin(&watch, loop->base);
     loop->since_poll = 0;
     for (;;) {
         run_ready(loop);
+        if (!stopped && main_task->state != AH__DONE && stop_requested(&watch, loop->base))
+            stopped = 1;
+        if (stopped)
+            cancel_all(loop); /* again each turn: tasks spawned while unwinding go too */
         if (main_task->state == AH__DONE && !loop->ready_head) {
             if (!loop->live_count)
                 break;
@@ -566,6 +603,12 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
         loop->since_poll = 0;
         int flags = loop->ready_head ? EVLOOP_NONBLOCK : EVLOOP_ONCE;
         int r = event_base_loop(loop->base, flags);
+        stop_watch_polled(&watch);
+        if (!stopped && main_task->state != AH__DONE && stop_requested(&watch, loop->base)) {
+            stopped = 1;
+            cancel_all(loop);
+            continue;
+        }
         if (r == 1 && !loop->ready_head) {
             /* Nothing is registered and nothing is runnable: every live task waits on
              * something only another task could deliver. Cancel them so they unwind. */
@@ -579,6 +622,8 @@ int ah_loop_run(ah_loop *loop, ah_task_fn main_fn, void *arg)
     rc = main_task->state == AH__DONE ? main_task->result : AH_EDEADLOCK;
     if (deadlocked && rc == AH_ECANCELED)
         rc = AH_EDEADLOCK;
+    if (stopped)
+        rc = AH_ECANCELED;
     /* Handles nobody joined die with the run; tasks that never finished (only after giving up
      * on a deadlock) stay on the list for ah_loop_free. */
     for (ah_task *t = loop->live, *next; t; t = next) {

@@ -44,7 +44,7 @@
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_request: check failed at %s:%d: %s\n", __FILE__, __LINE__,     \
+            fprintf(stderr, "fuzz_request: check failed at %s:%d: %s\n", __FILE__, __LINE__,       \
                     #cond);                                                                        \
             abort();                                                                               \
         }                                                                                          \
@@ -73,7 +73,7 @@ typedef struct connection_ref {
     char *bodies;    /* the bodies the reference found, one after another */
     ref_body *whole; /* the requests read whole, in order */
     size_t nwhole;
-    int end;                /* how the reading ended (REF_END_*) */
+    int end;                  /* how the reading ended (REF_END_*) */
     uint64_t requests_before; /* the server's request count before this connection */
 } connection_ref;
 
@@ -160,9 +160,10 @@ static int64_t parse_content_length(const char *v)
             return -1;
         int64_t n = 0;
         while (*p >= '0' && *p <= '9') {
-            if (n > (INT64_MAX - 9) / 10)
-                return -1;
-            n = n * 10 + (*p++ - '0');
+            int digit = *p++ - '0';
+            if (n > (INT64_MAX - digit) / 10)
+                return -1; /* no int64: what ah_request_content_length returns cannot hold it */
+            n = n * 10 + digit;
         }
         while (is_ows(*p))
             p++;

@@ -19,7 +19,7 @@
  *   bits 1-2   the reader: 0 ah_client_response_read, 1 _read_line, 2 _body, 3 _read_line and
  *              _read in turn
  *   bits 3-5   the buffer size given to those calls: 1, 2, 7, 64, 512, 4096, 16384, 65536
- *   bit 6      give up after the first piece: ah_client_response_free drains or drops the rest
+ *   bit 6      give up after the first piece: ah_client_response_free deals with the rest
  *   bit 7      read with a second client made with no_decompress (the bytes as sent)
  * So '0' reads with ah_client_response_read into 16 KiB, '2' by lines, '4' the whole body at once,
  * '6' lines and reads in turn, '1' as the answer to a HEAD request.
@@ -32,7 +32,7 @@
  *   - a line from _read_line that is not NUL-terminated or has a '\n' before its end;
  *   - a body read to its end without error whose length is not the Content-Length (when no
  *     transfer or content coding applies and a body is allowed);
- *   - _body returning a different body the second time;
+ *   - _body returning a body that is not NUL-terminated, or a different one the second time;
  *   - a body read to its end without error, and not decoded, that is not what a second, strict
  *     reading of the same bytes finds (tests/fuzz/reference.c), or that it finds malformed;
  *   - the loop reporting a task that could not finish (a hang). */
@@ -53,7 +53,7 @@
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_response: check failed at %s:%d: %s\n", __FILE__, __LINE__,    \
+            fprintf(stderr, "fuzz_response: check failed at %s:%d: %s\n", __FILE__, __LINE__,      \
                     #cond);                                                                        \
             abort();                                                                               \
         }                                                                                          \
@@ -223,8 +223,7 @@ static int64_t read_body(ah_client_response *r, const mode *m, char *buf, body_c
  * out (room for len bytes): 1 and *out_len; -1 if the body is malformed or cut short (no client
  * may read it to its end without an error); 0 if the reference does not judge it (a head it finds
  * malformed: the client has its own checks of heads; a framing it leaves alone). */
-static int reference_body(const char *s, size_t len, int head_request, char *out,
-                          size_t *out_len)
+static int reference_body(const char *s, size_t len, int head_request, char *out, size_t *out_len)
 {
     size_t at = 0;
     ah_fuzz_head h;
@@ -246,7 +245,7 @@ static void check_body_bytes(ah_client_response *r, const mode *m, const input *
                              const body_copy *got)
 {
     if (!m->raw && ah_client_response_header(r, "Content-Encoding"))
-        return; /* decoded: other bytes than the stream carried */
+        return;                 /* decoded: other bytes than the stream carried */
     FUZZ_CHECK(!got->overflow); /* undecoded, it cannot be longer than all that was sent */
     char *sent = malloc(in->size), *want = malloc(in->size);
     if (!sent || !want)
@@ -254,8 +253,10 @@ static void check_body_bytes(ah_client_response *r, const mode *m, const input *
     size_t sent_len = ah_fuzz_peer_bytes(in->data + 1, in->size - 1, sent), want_len;
     int judged = reference_body(sent, sent_len, m->head_request, want, &want_len);
     if (judged < 0) {
-        fprintf(stderr, "fuzz_response: the client read a %zu-byte body to its end where the "
-                        "reference finds a malformed or truncated one\n", got->len);
+        fprintf(stderr,
+                "fuzz_response: the client read a %zu-byte body to its end where the "
+                "reference finds a malformed or truncated one\n",
+                got->len);
         abort();
     }
     if (judged > 0 && (got->len != want_len || memcmp(got->data, want, want_len) != 0)) {

@@ -15,8 +15,8 @@
 typedef struct mem {
     char *bytes; /* what the peer sends, markers removed */
     size_t len;
-    size_t pos;        /* bytes handed to the reader so far */
-    size_t *bounds;    /* read boundaries, ascending, each in (0, len) */
+    size_t pos;     /* bytes handed to the reader so far */
+    size_t *bounds; /* read boundaries, ascending, each in (0, len) */
     size_t nbounds;
     size_t next_bound; /* the first boundary not yet passed */
     size_t gone_at;    /* writes fail once pos reaches this (SIZE_MAX: never) */
@@ -35,22 +35,39 @@ static void add_bound(mem *m, size_t at)
     m->bounds[m->nbounds++] = at;
 }
 
-/* Decode the markers (see memstream.h). A trailing boundary equal to len is dropped after. */
+/* What data[*i] is in the input format (memstream.h): a byte the peer sends (*byte, and *i past
+ * an escape), or a marker. One place for the format, shared by the transport and
+ * ah_fuzz_peer_bytes, so the two cannot read an input differently. */
+enum { LITERAL, SPLIT, PEER_GONE };
+
+static int next_unit(const uint8_t *data, size_t size, size_t *i, char *byte)
+{
+    uint8_t b = data[*i];
+    if (b == AH_FUZZ_SPLIT && *i + 1 < size &&
+        (data[*i + 1] == AH_FUZZ_SPLIT || data[*i + 1] == AH_FUZZ_PEER_GONE)) {
+        *byte = (char)data[++*i]; /* an escaped marker byte */
+        return LITERAL;
+    }
+    if (b == AH_FUZZ_SPLIT)
+        return SPLIT;
+    if (b == AH_FUZZ_PEER_GONE)
+        return PEER_GONE;
+    *byte = (char)b;
+    return LITERAL;
+}
+
+/* The bytes and the read boundaries. A boundary at the very end is dropped after. */
 static void decode(mem *m, const uint8_t *data, size_t size)
 {
     for (size_t i = 0; i < size; i++) {
-        uint8_t b = data[i];
-        if (b == AH_FUZZ_SPLIT && i + 1 < size &&
-            (data[i + 1] == AH_FUZZ_SPLIT || data[i + 1] == AH_FUZZ_PEER_GONE)) {
-            m->bytes[m->len++] = (char)data[++i]; /* an escaped literal */
-        } else if (b == AH_FUZZ_SPLIT) {
-            add_bound(m, m->len);
-        } else if (b == AH_FUZZ_PEER_GONE) {
-            add_bound(m, m->len);
+        char byte;
+        switch (next_unit(data, size, &i, &byte)) {
+        case LITERAL: m->bytes[m->len++] = byte; break;
+        case PEER_GONE:
             if (m->gone_at == SIZE_MAX)
                 m->gone_at = m->len;
-        } else {
-            m->bytes[m->len++] = (char)b;
+            /* fall through - a boundary too */
+        case SPLIT: add_bound(m, m->len); break;
         }
     }
     while (m->nbounds && m->bounds[m->nbounds - 1] >= m->len)
@@ -61,12 +78,9 @@ size_t ah_fuzz_peer_bytes(const uint8_t *data, size_t size, char *out)
 {
     size_t len = 0;
     for (size_t i = 0; i < size; i++) {
-        uint8_t b = data[i];
-        if (b == AH_FUZZ_SPLIT && i + 1 < size &&
-            (data[i + 1] == AH_FUZZ_SPLIT || data[i + 1] == AH_FUZZ_PEER_GONE))
-            out[len++] = (char)data[++i];
-        else if (b != AH_FUZZ_SPLIT && b != AH_FUZZ_PEER_GONE)
-            out[len++] = (char)b;
+        char byte;
+        if (next_unit(data, size, &i, &byte) == LITERAL)
+            out[len++] = byte;
     }
     return len;
 }

@@ -5,8 +5,8 @@
  * body readers together. This transport plays the peer from the fuzzer's bytes.
  *
  * How the fuzzer's bytes become the peer's behaviour. The bytes are what the peer sends, as
- * they are, except for two marker bytes that never occur in HTTP heads, so a corpus file stays
- * readable HTTP that could be piped to a real server with the markers deleted:
+ * they are, except for two marker bytes outside ASCII, so a corpus file stays readable HTTP
+ * that could be piped to a real server with the markers deleted:
  *
  *   0xFF        a read boundary: the reader gets the bytes before it from one or more reads (a
  *               read never returns more than it asks for), and no read returns bytes from both
@@ -40,11 +40,11 @@
 /** What a memstream saw, for the harness to check after the stream is closed (the stream owns
  * and frees the transport, so the figures are kept in memory the caller owns). */
 typedef struct ah_fuzz_mem_stats {
-    size_t bytes_read;     /**< bytes handed to the reader */
-    size_t bytes_written;  /**< bytes the writer sent (those that did not fail) */
-    size_t writes_failed;  /**< writes refused after a 0xFE marker */
-    int reached_end;       /**< a read returned 0 (end of stream) */
-    int closed;            /**< the stream closed the transport */
+    size_t bytes_read;    /**< bytes handed to the reader */
+    size_t bytes_written; /**< bytes the writer sent (those that did not fail) */
+    size_t writes_failed; /**< writes refused after a 0xFE marker */
+    int reached_end;      /**< a read returned 0 (end of stream) */
+    int closed;           /**< the stream closed the transport */
 } ah_fuzz_mem_stats;
 
 /** A stream over the decoded bytes of data[0..size) (copied: data may go once this returns).

@@ -15,6 +15,8 @@
 # memory fails the target: the input is left in BUILD_DIR/fuzz-run/<target>/artifacts/ and its path
 # printed, with the end of libFuzzer's log (the stack); the whole log is
 # BUILD_DIR/fuzz-run/<target>/fuzz.log. Replay an input with: BUILD_DIR/tests/fuzz/fuzz_<target> FILE
+# (AH_FUZZ_DUMP=1 shows what the target read and wrote). libFuzzer stops at the first failure, so
+# after one the committed seeds are also replayed one by one and those that fail are listed.
 #
 # The last line is exactly "fuzz: N passed, M failed" (CI reads it); the exit status is 0 only
 # if nothing failed. Environment: FUZZ_TARGETS="request response" (which targets),
@@ -95,6 +97,12 @@ for t in $targets; do
             echo "fuzz: replay with: $bin $f"
         done
         [ -n "$found" ] || echo "fuzz: $name: exited $rc without leaving an input (see $log)"
+        # libFuzzer stops at the first failure: list every committed seed that fails on its own
+        bad=""
+        for f in "$seeds"/*; do
+            "$bin" -runs=1 "$f" >/dev/null 2>&1 || bad="$bad $(basename "$f")"
+        done
+        echo "fuzz: $name: committed seeds that fail on their own:${bad:- none}"
         failed=$((failed + 1))
     fi
     crashes=$(grep -c . <<<"$found")

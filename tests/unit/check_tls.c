@@ -1000,6 +1000,47 @@ START_TEST(test_context_errors_name_the_file)
 }
 END_TEST
 
+/* ---- the system trust store, loaded once and shared ---- */
+
+static int main_extra_cas_stay_out_of_the_shared_store(void *arg)
+{
+    (void)arg;
+    /* Loads on the thread pool (or returns at once when an earlier test loaded it). */
+    ck_assert_int_eq(ah_tls_client_preload(NULL), 0);
+    ah_tls_client_opts insecure = {.insecure = 1};
+    ck_assert_int_eq(ah_tls_client_preload(&insecure), 0);
+    /* The system store plus the test CA: a store of its own, made from the shared one. */
+    ah_tls_client_opts with_ca = {.ca_file = cert("ca.pem")};
+    ah_tls_ctx *extra = client_ctx(&with_ca);
+    /* The system store alone: the shared one, which must not have learnt the test CA. */
+    ah_tls_ctx *system_only = client_ctx(NULL);
+    ah_tls_cert c = {cert("server.pem"), cert("server.key")};
+    ah_tls_server_opts so = one_cert(&c);
+    tls_server srv;
+    server_start(&srv, &so, 3, NULL);
+    ah_task *t = ah_spawn(server_task, &srv);
+    ah_stream *s;
+    ck_assert_int_eq(connect_tls(srv.port, extra, "localhost", &s), 0);
+    ah_stream_close(s);
+    ck_assert_int_eq(connect_tls(srv.port, system_only, "localhost", &s), AH_ETLS_VERIFY);
+    ck_assert_msg(strstr(ah_tls_last_error(), "unable to get local issuer"), "%s",
+                  ah_tls_last_error());
+    /* And the copy still trusts it after the shared store was used. */
+    ck_assert_int_eq(connect_tls(srv.port, extra, "localhost", &s), 0);
+    ah_stream_close(s);
+    server_end(&srv, t);
+    ah_tls_ctx_free(extra);
+    ah_tls_ctx_free(system_only);
+    return 0;
+}
+
+START_TEST(test_extra_cas_stay_out_of_the_shared_system_store)
+{
+    ck_assert_int_eq(ah_tls_client_preload(NULL), 0); /* outside a task: loads right here */
+    ck_assert_int_eq(ah_run(main_extra_cas_stay_out_of_the_shared_store, NULL), 0);
+}
+END_TEST
+
 static int main_plain_stream(void *arg)
 {
     (void)arg;
@@ -1161,6 +1202,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_writev_of_many_pieces);
     tcase_add_test(tc, test_server_refuses_plaintext);
     tcase_add_test(tc, test_context_errors_name_the_file);
+    tcase_add_test(tc, test_extra_cas_stay_out_of_the_shared_system_store);
     tcase_add_test(tc, test_queries_on_a_plain_stream);
     suite_add_tcase(s, tc);
     return s;
