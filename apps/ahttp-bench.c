@@ -549,7 +549,7 @@ static int worker_main(void *arg)
             .max_per_host = w->conns,
             .timeout_ms = o->timeout_ms,
             .max_redirects = -1, /* a 3xx is a response to count, as wrk and h2load do */
-            .no_decompress = 1,
+            .decompress = -1,
             .ca_file = o->cacert,
             .insecure = o->insecure,
             .user_agent = "ahttp-bench/" PACKAGE_VERSION,

@@ -63,7 +63,7 @@ static int amain(void *arg)
     int rc = ah_group_wait(g);
     ah_group_free(g);
     ah_cancel(tick);
-    (void)ah_join(tick);
+    (void)!ah_join(tick);
     fprintf(stderr, "\n");
     printf("%d tasks slept up to %d ms each, together in %lld ms; fib(%d) = %d on a thread\n",
            d->finished, d->max_sleep_ms, (long long)(ah_now_ms() - start), n, f);

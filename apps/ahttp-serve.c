@@ -98,7 +98,7 @@ static int headers(ah_request *req, ah_response *resp, void *arg)
     size_t n = ah_request_header_count(req), cap = 3;
     const char *name, *value;
     for (size_t i = 0; i < n; i++) {
-        (void)ah_request_header_at(req, i, &name, &value);
+        (void)!ah_request_header_at(req, i, &name, &value);
         cap += (strlen(name) + strlen(value)) * 6 + 8;
     }
     char *body = ah_request_alloc(req, cap), *p = body;
@@ -106,7 +106,7 @@ static int headers(ah_request *req, ah_response *resp, void *arg)
         return AH_ENOMEM;
     *p++ = '{';
     for (size_t i = 0; i < n; i++) {
-        (void)ah_request_header_at(req, i, &name, &value);
+        (void)!ah_request_header_at(req, i, &name, &value);
         *p++ = i ? ',' : '\n';
         if (i)
             *p++ = '\n';

@@ -464,7 +464,7 @@ static int amain(void *arg)
         .max_per_host = (size_t)o->per_host,
         .timeout_ms = o->timeout_ms,
         .max_redirects = -1,
-        .body_max = o->max_body,
+        .max_body = o->max_body,
         .user_agent = o->user_agent,
         .ca_file = o->cacert,
         .insecure = o->insecure,
@@ -491,21 +491,21 @@ static int amain(void *arg)
         if ((workers[nworkers] = ah_spawn(worker, c)) != NULL)
             nworkers++;
     for (size_t i = 0; i < nworkers; i++)
-        (void)ah_join(workers[i]);
+        (void)!ah_join(workers[i]);
     free(workers);
     if (progress) {
         ah_cancel(progress);
-        (void)ah_join(progress);
+        (void)!ah_join(progress);
         fputs("\n", stderr);
     }
     c->finishing = 1;
     if (spiller) {
         ah_event_set(c->spill_wake);
-        (void)ah_join(spiller);
+        (void)!ah_join(spiller);
     }
     if (writer) {
         ah_event_set(c->writer_wake);
-        (void)ah_join(writer);
+        (void)!ah_join(writer);
     }
     ah_client_close(c->client);
     c->client = NULL;

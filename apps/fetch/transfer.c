@@ -77,7 +77,7 @@ static int exit_code_of(const ah_client_error *e)
     case AH_CLIENT_PHASE_SEND: return 55;
     case AH_CLIENT_PHASE_HEADERS:
         if (e->code == AH_EPROTO_HTTP && strstr(e->message, "transfer coding"))
-            return 61; /* curl: "Unrecognized transfer encoding" */
+            return 61;                             /* curl: "Unrecognized transfer encoding" */
         return e->code == AH_EPROTO_HTTP ? 8 : 56; /* curl's CURLE_WEIRD_SERVER_REPLY */
     case AH_CLIENT_PHASE_REDIRECT: return e->code == AH_EREDIRECTS ? 47 : 1;
     case AH_CLIENT_PHASE_BODY:
@@ -197,7 +197,7 @@ static void run_transfer(app *a, worker_ctx *w, xfer *x)
         return;
     }
     x->status = ah_client_response_status(r);
-    x->redirects = ah_client_response_redirects(r);
+    x->redirects = (int)ah_client_response_history_count(r);
     if (o->write_out) { /* only -w needs these (the URL may be formatted on demand) */
         const char *u = ah_client_response_url(r);
         const char *ct = ah_client_response_header(r, "Content-Type");
@@ -355,7 +355,7 @@ int amain(void *arg)
         .connect_timeout_ms = o->connect_timeout_ms,
         .dns_timeout_ms = o->connect_timeout_ms,
         .tls_timeout_ms = o->connect_timeout_ms,
-        .no_decompress = !o->compressed,
+        .decompress = o->compressed ? 1 : -1,
         .max_decompressed = SIZE_MAX,
         .ca_file = o->cacert,
         .cert_file = o->cert,

@@ -5,7 +5,7 @@
  *     {
  *         ah_client *c = ah_client_new(NULL);
  *         ah_client_response *resp;
- *         int rc = ah_get(c, "https://example.com/", &resp);
+ *         int rc = ah_client_get(c, "https://example.com/", &resp);
  *         if (rc == 0) {
  *             const char *body;
  *             size_t len;
@@ -81,13 +81,13 @@ typedef struct ah_client_opts {
     int64_t read_timeout_ms;    /**< idle time between two reads of the connection [none] */
     int64_t write_timeout_ms;   /**< a write of the request that makes no progress [none] */
     int max_redirects;          /**< redirects followed [10]; < 0: none (3xx are returned) */
-    size_t body_max;            /**< cap of ah_client_response_body [10 MiB] → AH_ETOOBIG */
+    size_t max_body;            /**< cap of ah_client_response_body [10 MiB] → AH_ETOOBIG */
     size_t max_decompressed;    /**< decoded bytes of one gzip/deflate body [100 MiB] →
                                      AH_ETOOBIG (zip bombs) */
-    size_t header_bytes_max;    /**< response head bytes [64 KiB] → AH_ETOOBIG */
-    size_t header_count_max;    /**< response header lines [100] → AH_ETOOBIG */
-    int no_decompress;          /**< 1: send no Accept-Encoding and decode nothing (default:
-                                     "Accept-Encoding: gzip, deflate" and transparent decoding) */
+    size_t max_header_bytes;    /**< response head bytes [64 KiB] → AH_ETOOBIG */
+    size_t max_header_count;    /**< response header lines [100] → AH_ETOOBIG */
+    int decompress;             /**< send "Accept-Encoding: gzip, deflate" and decode the body
+                                     [on]; < 0: send none and decode nothing */
     const char *user_agent;     /**< User-Agent ["ahttp/" version]; "" sends none */
     /* TLS: verification is on, against the system trust store, unless insecure is set. */
     const char *ca_file;   /**< extra trusted CAs (PEM) */
@@ -230,11 +230,12 @@ AH_NODISCARD AH_EXPORT int ah_client_fetch(ah_client *c, const ah_client_request
                                            ah_client_response **out);
 
 /** GET url. As ah_client_fetch. */
-AH_NODISCARD AH_EXPORT int ah_get(ah_client *c, const char *url, ah_client_response **out);
+AH_NODISCARD AH_EXPORT int ah_client_get(ah_client *c, const char *url, ah_client_response **out);
 
 /** POST len bytes of body to url with the given Content-Type (NULL: none). */
-AH_NODISCARD AH_EXPORT int ah_post(ah_client *c, const char *url, const void *body, size_t len,
-                                   const char *content_type, ah_client_response **out);
+AH_NODISCARD AH_EXPORT int ah_client_post(ah_client *c, const char *url, const void *body,
+                                          size_t len, const char *content_type,
+                                          ah_client_response **out);
 
 /** The message of the last failure of any call on this client ("" if none), e.g. "read timeout
  * (2000 ms) from 127.0.0.1:8080". Valid until the next call on the client; with several tasks
@@ -313,8 +314,8 @@ AH_EXPORT const char *ah_client_response_header_nth(const ah_client_response *r,
 /** The number of header lines. */
 AH_EXPORT size_t ah_client_response_header_count(const ah_client_response *r);
 /** Header line i (in the order received): name and value. 0, or AH_EINVAL past the end. */
-AH_EXPORT int ah_client_response_header_at(const ah_client_response *r, size_t i, const char **name,
-                                           const char **value);
+AH_NODISCARD AH_EXPORT int ah_client_response_header_at(const ah_client_response *r, size_t i,
+                                                        const char **name, const char **value);
 /** A trailer of a chunked body (available once the body has been read to its end), or NULL. */
 AH_EXPORT const char *ah_client_response_trailer(const ah_client_response *r, const char *name);
 /** The declared Content-Length (of the body as sent, before decoding), or -1 if none. */
@@ -326,8 +327,6 @@ AH_EXPORT int64_t ah_client_response_content_length(const ah_client_response *r)
 AH_EXPORT uint64_t ah_client_response_bytes_received(const ah_client_response *r);
 /** The URL that answered (after redirects), as a string owned by the response. */
 AH_EXPORT const char *ah_client_response_url(const ah_client_response *r);
-/** The number of redirects followed to get here. */
-AH_EXPORT int ah_client_response_redirects(const ah_client_response *r);
 
 /** Read some of the body (decoded from chunked, gzip and deflate as needed): > 0 bytes, 0 at
  * its end, or < 0: AH_ETRUNCATED (the connection closed before the end), AH_EPROTO_HTTP
@@ -338,7 +337,7 @@ AH_EXPORT int ah_client_response_redirects(const ah_client_response *r);
 AH_NODISCARD AH_EXPORT int ah_client_response_read(ah_client_response *r, void *buf, size_t len);
 
 /** Read the whole (rest of the) body into memory owned by the response: *data (NUL-terminated
- * for convenience) and *len, valid until ah_client_response_free. AH_ETOOBIG beyond body_max,
+ * for convenience) and *len, valid until ah_client_response_free. AH_ETOOBIG beyond max_body,
  * other errors as ah_client_response_read. A second call returns the same body. */
 AH_NODISCARD AH_EXPORT int ah_client_response_body(ah_client_response *r, const char **data,
                                                    size_t *len);
@@ -368,8 +367,9 @@ AH_EXPORT size_t ah_client_response_history_count(const ah_client_response *r);
  * strings are owned by the response, valid until ah_client_response_free. Any out pointer may
  * be NULL. 0, or AH_EINVAL past the end. The final response is not a hop: its status and URL
  * are ah_client_response_status and _url. */
-AH_EXPORT int ah_client_response_history_at(const ah_client_response *r, size_t i, int *status,
-                                            const char **url, const char **location);
+AH_NODISCARD AH_EXPORT int ah_client_response_history_at(const ah_client_response *r, size_t i,
+                                                         int *status, const char **url,
+                                                         const char **location);
 
 /** The failure of the last body read (code 0 if none). */
 AH_EXPORT const ah_client_error *ah_client_response_error(const ah_client_response *r);

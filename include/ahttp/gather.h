@@ -11,11 +11,11 @@ AH_BEGIN_DECLS
  * order; results may be NULL). Consumes the handles. Returns 0 if every result was >= 0, else
  * the first negative result by index. If the caller is cancelled, the tasks not yet finished are
  * cancelled and detached, and AH_ECANCELED is returned. */
-AH_EXPORT int ah_gather(ah_task **tasks, size_t n, int *results);
+AH_NODISCARD AH_EXPORT int ah_gather(ah_task **tasks, size_t n, int *results);
 
 /** asyncio.wait_for(): join t, but if it has not finished within ms milliseconds cancel it,
  * wait for it to unwind, and return AH_ETIMEDOUT. Otherwise returns t's result. Consumes t. */
-AH_EXPORT int ah_wait_for(ah_task *t, int64_t ms);
+AH_NODISCARD AH_EXPORT int ah_wait_for(ah_task *t, int64_t ms);
 
 /** A task group (asyncio.TaskGroup): the tasks it spawns are waited for together and the first
  * one to fail cancels the rest. */
@@ -31,7 +31,7 @@ AH_NODISCARD AH_EXPORT int ah_group_spawn(ah_group *g, ah_task_fn fn, void *arg)
 /** Wait for every task of g. Returns 0 if all succeeded, else the first failure (after the
  * others were cancelled and have unwound). If the caller is cancelled, all tasks are cancelled
  * and waited for, and AH_ECANCELED is returned. */
-AH_EXPORT int ah_group_wait(ah_group *g);
+AH_NODISCARD AH_EXPORT int ah_group_wait(ah_group *g);
 
 /** Free g. Tasks still running are cancelled and waited for first (which requires a task
  * context; outside one they are cancelled and detached). */

@@ -42,7 +42,7 @@ typedef struct ah_next ah_next;
  * layers and the handler (or don't, to answer on its own), do something after. */
 typedef int (*ah_middleware_fn)(ah_request *req, ah_response *resp, ah_next *next, void *arg);
 /** Run the rest of the chain; returns what it returned. */
-AH_EXPORT int ah_next_call(ah_next *next);
+AH_NODISCARD AH_EXPORT int ah_next_call(ah_next *next);
 
 /* ---- requests ---- */
 
@@ -63,8 +63,8 @@ AH_EXPORT const char *ah_request_header(const ah_request *req, const char *name)
 /** Number of header lines. */
 AH_EXPORT size_t ah_request_header_count(const ah_request *req);
 /** Header line i: name and value. Returns 0, or AH_EINVAL past the end. */
-AH_EXPORT int ah_request_header_at(const ah_request *req, size_t i, const char **name,
-                                   const char **value);
+AH_NODISCARD AH_EXPORT int ah_request_header_at(const ah_request *req, size_t i, const char **name,
+                                                const char **value);
 /** 10 for HTTP/1.0, 11 for HTTP/1.1. */
 AH_EXPORT int ah_request_version(const ah_request *req);
 /** The peer's address. */
@@ -76,10 +76,10 @@ AH_EXPORT int64_t ah_request_content_length(const ah_request *req);
 /** Read some of the body (decoded from chunked if need be): > 0 bytes, 0 at its end, < 0 error
  * (AH_ETOOBIG past the route's body limit, AH_ETIMEDOUT, AH_EPROTO_HTTP). Sends
  * "100 Continue" first if the client asked for it. */
-AH_EXPORT int ah_request_read(ah_request *req, void *buf, size_t len);
+AH_NODISCARD AH_EXPORT int ah_request_read(ah_request *req, void *buf, size_t len);
 /** Read the whole body into the request's arena (up to the body limit): *data (NUL-terminated
  * for convenience) and *len. Returns 0 or < 0 as ah_request_read. */
-AH_EXPORT int ah_request_body(ah_request *req, const char **data, size_t *len);
+AH_NODISCARD AH_EXPORT int ah_request_body(ah_request *req, const char **data, size_t *len);
 /** A copy of s in the request's arena (freed with the request), or NULL. */
 AH_EXPORT char *ah_request_strdup(ah_request *req, const char *s);
 /** Memory from the request's arena (freed with the request), or NULL. */
@@ -92,28 +92,30 @@ AH_EXPORT void ah_response_status(ah_response *resp, int status);
 /** Add a header (copied). AH_EINVAL if name or value holds CR, LF or NUL (response splitting)
  * or name is not a token; AH_EBUSY once the head is sent. Content-Length, Date and Connection
  * are managed by the server. */
-AH_EXPORT int ah_response_header(ah_response *resp, const char *name, const char *value);
+AH_NODISCARD AH_EXPORT int ah_response_header(ah_response *resp, const char *name,
+                                              const char *value);
 /** Set the body (copied). */
-AH_EXPORT int ah_response_body(ah_response *resp, const void *data, size_t len);
+AH_NODISCARD AH_EXPORT int ah_response_body(ah_response *resp, const void *data, size_t len);
 /** Set the body without copying: data must stay valid until the response is sent (static
  * strings, or memory from ah_request_alloc). */
-AH_EXPORT int ah_response_body_ref(ah_response *resp, const void *data, size_t len);
+AH_NODISCARD AH_EXPORT int ah_response_body_ref(ah_response *resp, const void *data, size_t len);
 /** Status + Content-Type + body (copied) in one call. */
-AH_EXPORT int ah_response_text(ah_response *resp, int status, const char *content_type,
-                               const char *text);
+AH_NODISCARD AH_EXPORT int ah_response_text(ah_response *resp, int status, const char *content_type,
+                                            const char *text);
 /** Send the head now and stream the body in chunks (Transfer-Encoding: chunked, or raw bytes
  * if Content-Length was set as a header). Returns 0 or < 0. */
-AH_EXPORT int ah_response_start(ah_response *resp);
+AH_NODISCARD AH_EXPORT int ah_response_start(ah_response *resp);
 /** Send one piece of a streamed body (starts the response if need be). */
-AH_EXPORT int ah_response_write(ah_response *resp, const void *data, size_t len);
+AH_NODISCARD AH_EXPORT int ah_response_write(ah_response *resp, const void *data, size_t len);
 /** Add a trailer to a chunked response (before ah_response_end). */
-AH_EXPORT int ah_response_trailer(ah_response *resp, const char *name, const char *value);
+AH_NODISCARD AH_EXPORT int ah_response_trailer(ah_response *resp, const char *name,
+                                               const char *value);
 /** Finish a streamed response. (The server finishes it if the handler does not.) */
-AH_EXPORT int ah_response_end(ah_response *resp);
+AH_NODISCARD AH_EXPORT int ah_response_end(ah_response *resp);
 /** Send len bytes of the open file fd from offset as the body (sendfile; read/write under
  * TLS). The server closes fd when done if close_fd is 1. */
-AH_EXPORT int ah_response_file(ah_response *resp, int fd, int64_t offset, int64_t len,
-                               int close_fd);
+AH_NODISCARD AH_EXPORT int ah_response_file(ah_response *resp, int fd, int64_t offset, int64_t len,
+                                            int close_fd);
 /** 1 once the head has been sent. */
 AH_EXPORT int ah_response_started(const ah_response *resp);
 /** The status the response has now (200 until set): what a middleware sees after
@@ -131,10 +133,10 @@ AH_EXPORT const char *ah_http_reason(int status);
 
 /** Server options; zero means the default (in brackets). */
 typedef struct ah_server_opts {
-    size_t request_line_max;      /**< request line bytes [8 KiB] → 414 */
-    size_t header_bytes_max;      /**< header block bytes [16 KiB] → 431 */
-    size_t header_count_max;      /**< header lines [100] → 431 */
-    size_t body_max;              /**< request body bytes [1 MiB] → 413 (per route overridable) */
+    size_t max_request_line;      /**< request line bytes [8 KiB] → 414 */
+    size_t max_header_bytes;      /**< header block bytes [16 KiB] → 431 */
+    size_t max_header_count;      /**< header lines [100] → 431 */
+    size_t max_body;              /**< request body bytes [1 MiB] → 413 (per route overridable) */
     int64_t header_timeout_ms;    /**< to receive a request head [10 s] → 408 and close */
     int64_t keepalive_timeout_ms; /**< idle keep-alive connection [75 s] → closed */
     int64_t body_timeout_ms;      /**< between body reads [30 s] */
@@ -155,7 +157,7 @@ typedef struct ah_server_opts {
 
 /** Per-route options. */
 typedef struct ah_route_opts {
-    size_t body_max; /**< this route's body limit (0: the server's) */
+    size_t max_body; /**< this route's body limit (0: the server's) */
 } ah_route_opts;
 
 /** Make a server. opts may be NULL. NULL when out of memory. */
@@ -167,17 +169,18 @@ AH_EXPORT void ah_server_free(ah_server *srv);
  * with "{name}" segments ("/users/{id}"), or end in a star segment for a prefix ("/files/" then
  * a star: the rest of the path becomes the parameter named "*"). GET routes also answer HEAD.
  * Earlier routes win. Returns 0, AH_EINVAL (bad pattern), AH_ENOMEM. */
-AH_EXPORT int ah_server_route(ah_server *srv, const char *method, const char *pattern,
-                              ah_handler_fn handler, void *arg);
+AH_NODISCARD AH_EXPORT int ah_server_route(ah_server *srv, const char *method, const char *pattern,
+                                           ah_handler_fn handler, void *arg);
 /** The same with per-route options. */
-AH_EXPORT int ah_server_route_ex(ah_server *srv, const char *method, const char *pattern,
-                                 ah_handler_fn handler, void *arg, const ah_route_opts *opts);
+AH_NODISCARD AH_EXPORT int ah_server_route_ex(ah_server *srv, const char *method,
+                                              const char *pattern, ah_handler_fn handler, void *arg,
+                                              const ah_route_opts *opts);
 /** Add middleware; the first added is the outermost layer. */
-AH_EXPORT int ah_server_use(ah_server *srv, ah_middleware_fn mw, void *arg);
+AH_NODISCARD AH_EXPORT int ah_server_use(ah_server *srv, ah_middleware_fn mw, void *arg);
 /** Serve files under dir at URL prefix (e.g. "/static/"): GET and HEAD, Content-Type from the
  * extension, ETag / Last-Modified with 304, single Range with 206 / 416, index.html for
  * directories (else 403), no escape from dir (.., encoded dots, symlinks out of it). */
-AH_EXPORT int ah_server_static(ah_server *srv, const char *prefix, const char *dir);
+AH_NODISCARD AH_EXPORT int ah_server_static(ah_server *srv, const char *prefix, const char *dir);
 
 /** Listen on host:port (port 0: an ephemeral port, see ah_server_port). Several listeners may be
  * added; call before running. Returns 0 or < 0 (-EADDRINUSE, AH_EDNS, ...). */
@@ -190,12 +193,12 @@ AH_EXPORT uint16_t ah_server_port(const ah_server *srv, size_t i);
 
 /** Serve in the current task until shutdown: accepts on every listener, one task per busy
  * connection. Returns 0 after a graceful shutdown, or < 0. (workers is ignored here: one loop.) */
-AH_EXPORT int ah_server_serve(ah_server *srv);
+AH_NODISCARD AH_EXPORT int ah_server_serve(ah_server *srv);
 /** Run the server with its own loop(s) until SIGINT/SIGTERM or ah_server_shutdown: opts.workers
  * threads, each with a loop and its own SO_REUSEPORT listeners. Blocks; returns 0 or < 0.
  * SIGINT and SIGTERM are unblocked once their handlers are installed, so a program can block
  * them before it starts listening and a signal during start-up still shuts down gracefully. */
-AH_EXPORT int ah_server_run(ah_server *srv);
+AH_NODISCARD AH_EXPORT int ah_server_run(ah_server *srv);
 /** Graceful shutdown: stop accepting, close idle keep-alive connections, let requests in flight
  * finish (their responses say Connection: close), cancel what is left after grace_ms (a request
  * whose handler had sent nothing is answered 503); grace_ms < 0: no limit. Safe from any task of

@@ -21,14 +21,14 @@ AH_EXPORT void ah_event_clear(ah_event *ev);
 /** 1 if set. */
 AH_EXPORT int ah_event_is_set(const ah_event *ev);
 /** Wait until the flag is set. */
-AH_EXPORT int ah_event_wait(ah_event *ev, int64_t timeout_ms);
+AH_NODISCARD AH_EXPORT int ah_event_wait(ah_event *ev, int64_t timeout_ms);
 
 /** asyncio.Semaphore: FIFO-fair counting semaphore. */
 typedef struct ah_sem ah_sem;
 AH_EXPORT ah_sem *ah_sem_new(unsigned value);
 AH_EXPORT void ah_sem_free(ah_sem *s);
 /** Take one unit, waiting if none is free. */
-AH_EXPORT int ah_sem_acquire(ah_sem *s, int64_t timeout_ms);
+AH_NODISCARD AH_EXPORT int ah_sem_acquire(ah_sem *s, int64_t timeout_ms);
 /** Take one unit if free: 0, or AH_EAGAIN. */
 AH_EXPORT int ah_sem_try_acquire(ah_sem *s);
 /** Give one unit back (wakes the longest waiter). */
@@ -40,7 +40,7 @@ AH_EXPORT unsigned ah_sem_value(const ah_sem *s);
 typedef struct ah_mutex ah_mutex;
 AH_EXPORT ah_mutex *ah_mutex_new(void);
 AH_EXPORT void ah_mutex_free(ah_mutex *m);
-AH_EXPORT int ah_mutex_lock(ah_mutex *m, int64_t timeout_ms);
+AH_NODISCARD AH_EXPORT int ah_mutex_lock(ah_mutex *m, int64_t timeout_ms);
 AH_EXPORT void ah_mutex_unlock(ah_mutex *m);
 
 /** asyncio.Queue of void* items with a capacity (bounded; 0 = unbounded). */
@@ -49,9 +49,9 @@ AH_EXPORT ah_queue *ah_queue_new(size_t capacity);
 /** Free the queue (items still in it are not freed). */
 AH_EXPORT void ah_queue_free(ah_queue *q);
 /** Append item, waiting while the queue is full. AH_EPIPE once closed. */
-AH_EXPORT int ah_queue_put(ah_queue *q, void *item, int64_t timeout_ms);
+AH_NODISCARD AH_EXPORT int ah_queue_put(ah_queue *q, void *item, int64_t timeout_ms);
 /** Remove the oldest item into *item, waiting while empty. AH_EPIPE when closed and empty. */
-AH_EXPORT int ah_queue_get(ah_queue *q, void **item, int64_t timeout_ms);
+AH_NODISCARD AH_EXPORT int ah_queue_get(ah_queue *q, void **item, int64_t timeout_ms);
 /** Close: later puts fail with AH_EPIPE, gets drain what is left then fail with AH_EPIPE. */
 AH_EXPORT void ah_queue_close(ah_queue *q);
 /** Items in the queue now. */

@@ -28,7 +28,7 @@ AH_EXPORT ah_task *ah_spawn(ah_task_fn fn, void *arg);
  * Returns AH_ECANCELED if t was cancelled. If the caller itself is cancelled while it waits,
  * t is cancelled too (as asyncio does), detached, and AH_ECANCELED is returned.
  * AH_EINVAL outside a task or for t == NULL or t == the caller. */
-AH_EXPORT int ah_join(ah_task *t);
+AH_NODISCARD AH_EXPORT int ah_join(ah_task *t);
 
 /** task.cancel(): from now on every await in t returns AH_ECANCELED at once (level-triggered),
  * so t unwinds. Safe on a finished task. Cancelling the current task is allowed. */
@@ -48,12 +48,12 @@ AH_EXPORT int ah_task_cancelled(void);
 
 /** Let every other runnable task run once, then continue (asyncio.sleep(0)).
  * Returns 0, AH_ECANCELED, AH_ETIMEDOUT (deadline) or AH_EINVAL outside a task. */
-AH_EXPORT int ah_yield(void);
+AH_NODISCARD AH_EXPORT int ah_yield(void);
 
 /** Wait until fd is readable and/or writable (events: AH_READ | AH_WRITE), at most timeout_ms
  * milliseconds (< 0: no limit). Returns the ready bits (> 0), AH_ETIMEDOUT, AH_ECANCELED,
  * or AH_EINVAL outside a task. */
-AH_EXPORT int ah_wait_fd(int fd, int events, int64_t timeout_ms);
+AH_NODISCARD AH_EXPORT int ah_wait_fd(int fd, int events, int64_t timeout_ms);
 
 AH_END_DECLS
 

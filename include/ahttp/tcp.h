@@ -14,7 +14,7 @@ typedef struct ah_tcp_connect_opts {
     int64_t connect_timeout_ms;   /**< per address tried (default 10 s; < 0 none) */
     int64_t dns_timeout_ms;       /**< name resolution (default 10 s; < 0 none) */
     int family;                   /**< AF_UNSPEC (default), AF_INET or AF_INET6 */
-    int no_delay_off;             /**< 1: leave Nagle on (TCP_NODELAY is set by default) */
+    int nodelay;                  /**< TCP_NODELAY [on]; < 0: leave Nagle's algorithm on */
     const ah_stream_opts *stream; /**< options for the stream made */
 } ah_tcp_connect_opts;
 

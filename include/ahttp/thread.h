@@ -13,13 +13,13 @@ typedef int (*ah_thread_fn)(void *arg);
  * fn's result. If the awaiting task is cancelled (or its deadline expires) this returns at once
  * with AH_ECANCELED (AH_ETIMEDOUT); fn still runs to its end, so arg must outlive it — use
  * ah_to_thread_ex to release arg in that case. AH_EINVAL outside a task, AH_ENOMEM. */
-AH_EXPORT int ah_to_thread(ah_thread_fn fn, void *arg);
+AH_NODISCARD AH_EXPORT int ah_to_thread(ah_thread_fn fn, void *arg);
 
 /** As ah_to_thread, but whenever this returns without fn's result — the caller was cancelled
  * or timed out while fn ran, or fn was never started (already cancelled, out of memory) —
  * abandon(arg) is called on the loop's thread once nothing uses arg any more (after fn returned,
  * or at once if fn never started), so arg can be freed there. abandon may be NULL. */
-AH_EXPORT int ah_to_thread_ex(ah_thread_fn fn, void *arg, void (*abandon)(void *arg));
+AH_NODISCARD AH_EXPORT int ah_to_thread_ex(ah_thread_fn fn, void *arg, void (*abandon)(void *arg));
 
 AH_END_DECLS
 

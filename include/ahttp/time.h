@@ -9,7 +9,7 @@ AH_BEGIN_DECLS
 /** asyncio.sleep(): suspend the current task for ms milliseconds; ah_sleep(0) yields.
  * Returns 0, AH_ECANCELED, AH_ETIMEDOUT (an enclosing deadline expired first) or AH_EINVAL
  * outside a task. */
-AH_EXPORT int ah_sleep(int64_t ms);
+AH_NODISCARD AH_EXPORT int ah_sleep(int64_t ms);
 
 /** asyncio.timeout(): open a deadline scope ms milliseconds from now in the current task.
  * Until the matching ah_deadline_pop, every await returns AH_ETIMEDOUT once the deadline has

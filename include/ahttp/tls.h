@@ -20,7 +20,7 @@ typedef struct ah_tls_client_opts {
     const char *cert_file; /**< client certificate chain (PEM), for servers that ask */
     const char *key_file;  /**< its private key (PEM) */
     int insecure;          /**< 1: do not verify the peer at all (explicit opt-out) */
-    int no_system_store;   /**< 1: trust only ca_file / ca_dir */
+    int system_store;      /**< trust the system store too [on]; < 0: only ca_file / ca_dir */
 } ah_tls_client_opts;
 
 /** Make a client context: TLS >= 1.2, verification on, ALPN "http/1.1", session cache on.
@@ -59,7 +59,7 @@ typedef struct ah_tls_server_opts {
     size_t ncerts;
     const char *client_ca_file; /**< if set, client certificates are requested and verified */
     int require_client_cert;    /**< 1: a client without a valid certificate is refused */
-    int no_tickets;             /**< 1: turn session tickets (resumption) off */
+    int tickets;                /**< session tickets (resumption) [on]; < 0: off */
 } ah_tls_server_opts;
 
 /** Make a server context: TLS >= 1.2, ALPN "http/1.1", session tickets on. Errors as above. */

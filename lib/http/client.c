@@ -101,10 +101,10 @@ ah_client *ah_client_new(const ah_client_opts *opts)
     DEF(max_connections, 100);
     DEF(max_per_host, 10);
     DEF(max_redirects, 10);
-    DEF(body_max, 10 * 1024 * 1024);
+    DEF(max_body, 10 * 1024 * 1024);
     DEF(max_decompressed, 100 * 1024 * 1024);
-    DEF(header_bytes_max, 64 * 1024);
-    DEF(header_count_max, 100);
+    DEF(max_header_bytes, 64 * 1024);
+    DEF(max_header_count, 100);
     DEF(expect_timeout_ms, 1000);
 #undef DEF
     o->idle_timeout_ms = timeout_opt(o->idle_timeout_ms, 30 * 1000);
@@ -605,14 +605,14 @@ int ah_client_fetch(ah_client *c, const ah_client_request *req, ah_client_respon
     return rc;
 }
 
-int ah_get(ah_client *c, const char *url, ah_client_response **out)
+int ah_client_get(ah_client *c, const char *url, ah_client_response **out)
 {
     ah_client_request req = {.method = "GET", .url = url};
     return ah_client_fetch(c, &req, out);
 }
 
-int ah_post(ah_client *c, const char *url, const void *body, size_t len, const char *content_type,
-            ah_client_response **out)
+int ah_client_post(ah_client *c, const char *url, const void *body, size_t len,
+                   const char *content_type, ah_client_response **out)
 {
     ah_client_header h = {"Content-Type", content_type};
     ah_client_request req = {

@@ -187,7 +187,7 @@ static void conn_destroy(ah__cconn *conn, int graceful)
     if (conn->stream) {
         if (graceful && ah_tls_version(conn->stream) && ah_task_current() && !ah_task_cancelled()) {
             ah_stream_set_timeouts(conn->stream, CLOSE_NOTIFY_MS, CLOSE_NOTIFY_MS);
-            (void)ah_stream_shutdown_write(conn->stream);
+            (void)!ah_stream_shutdown_write(conn->stream);
         }
         ah_stream_close(conn->stream);
     }

@@ -300,7 +300,7 @@ static int parse_connect_reply(ah__fetch *f, ah_stream *s, size_t head_len, size
     memcpy(head, data, head_len);
     head[head_len] = '\0';
     ah__msg m;
-    ah__msg_init(&m, HTTP_RESPONSE, headers, nheaders, o->header_bytes_max, o->header_count_max);
+    ah__msg_init(&m, HTTP_RESPONSE, headers, nheaders, o->max_header_bytes, o->max_header_count);
     m.head_request = 1; /* a 2xx to CONNECT has no body: the tunnel follows (RFC 9110 §9.3.6) */
     int rc = ah__msg_parse_head(&m, head, head_len);
     if (rc == 0 && m.parser.http_major != 1)
@@ -379,7 +379,7 @@ int ah__proxy_connect(ah__fetch *f, ah_stream *s, const ah__proxy *p, const ah_u
         if (rc == AH_ETOOBIG)
             return ah__client_fail(f, rc, AH_CLIENT_PHASE_CONNECT, which,
                                    "proxy %s: response to CONNECT larger than %zu bytes",
-                                   proxy_peer, o->header_bytes_max);
+                                   proxy_peer, o->max_header_bytes);
         if (rc == AH_EPROTO_HTTP || rc == AH_ETRUNCATED) {
             char why[160]; /* what the scanner found, said of the proxy */
             snprintf(why, sizeof(why), "%.150s", f->err ? f->err->message : ah_strerror(rc));

@@ -256,7 +256,7 @@ static void build_head(ah_client *c, const ah__outreq *rq, const ah__proxy *forw
         buf_header(b, "User-Agent", c->opts.user_agent);
     if (!has_accept)
         buf_add(b, "Accept: */*\r\n", 13);
-    if (!c->opts.no_decompress && !has_ae)
+    if (c->opts.decompress >= 0 && !has_ae)
         buf_add(b, "Accept-Encoding: gzip, deflate\r\n", 32);
     if (u->userinfo && !has_auth) {
         char *creds;

@@ -65,7 +65,7 @@ struct ah_client_response {
 int ah__response_find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, size_t *head_len,
                            size_t *lines, int *any_byte)
 {
-    const ah__head_limits lim = {o->header_bytes_max, o->header_bytes_max, o->header_count_max};
+    const ah__head_limits lim = {o->max_header_bytes, o->max_header_bytes, o->max_header_count};
     ah__head_scan hs = {0};
     for (;;) {
         const char *data;
@@ -80,10 +80,10 @@ int ah__response_find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, 
         }
         if (rc == AH__HEAD_TOO_MANY)
             return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                                   "response has more than %zu header lines", o->header_count_max);
+                                   "response has more than %zu header lines", o->max_header_count);
         if (rc == AH__HEAD_TOO_BIG || rc == AH__HEAD_FIRST_LINE_TOO_LONG)
             return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                                   "response head larger than %zu bytes", o->header_bytes_max);
+                                   "response head larger than %zu bytes", o->max_header_bytes);
         if (rc < 0)
             return ah__client_fail(f, AH_EPROTO_HTTP, AH_CLIENT_PHASE_HEADERS,
                                    AH_CLIENT_TIMEOUT_NONE, "malformed response: %s in the head",
@@ -98,7 +98,7 @@ int ah__response_find_head(ah__fetch *f, ah_stream *s, const ah_client_opts *o, 
         }
         if (n == AH_ETOOBIG)
             return ah__client_fail(f, AH_ETOOBIG, AH_CLIENT_PHASE_HEADERS, AH_CLIENT_TIMEOUT_NONE,
-                                   "response head larger than %zu bytes", o->header_bytes_max);
+                                   "response head larger than %zu bytes", o->max_header_bytes);
         if (n < 0)
             return n;
     }
@@ -152,8 +152,8 @@ static int parse_head(ah__fetch *f, ah__cconn *conn, size_t head_len, size_t lin
                                "out of memory");
     }
     ah__msg *m = &r->msg;
-    ah__msg_init(m, HTTP_RESPONSE, r->headers, lines, c->opts.header_bytes_max,
-                 c->opts.header_count_max);
+    ah__msg_init(m, HTTP_RESPONSE, r->headers, lines, c->opts.max_header_bytes,
+                 c->opts.max_header_count);
     m->head_request = (uint8_t)head_request;
     if (ah__msg_parse_head(m, r->head, head_len) < 0) {
         int code = m->error;
@@ -241,7 +241,7 @@ int ah__response_read_head(ah__fetch *f, ah__cconn *conn, int head_request, int 
     }
     r->keep_alive = llhttp_should_keep_alive(&r->msg.parser) && r->status != 101 &&
                     r->body_kind != BODY_EOF && !request_close;
-    if (r->body_kind != BODY_NONE && !c->opts.no_decompress) {
+    if (r->body_kind != BODY_NONE && c->opts.decompress >= 0) {
         int rc = ah__inflate_new(ah_client_response_header(r, "Content-Encoding"), &r->dec);
         if (rc < 0) {
             response_discard(r);
@@ -476,7 +476,7 @@ static int body_fail(ah_client_response *r, int rc)
             return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
                                    "decompressed body larger than %zu bytes", o->max_decompressed);
         return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which, "body larger than %zu bytes",
-                               o->body_max);
+                               o->max_body);
     case AH_EPROTO_HTTP:
         if (r->dec && r->body_kind != BODY_CHUNKED)
             return ah__client_fail(&f, rc, AH_CLIENT_PHASE_BODY, which,
@@ -596,7 +596,7 @@ int ah_client_response_body(ah_client_response *r, const char **data, size_t *le
     }
     if (r->err.code)
         return r->err.code;
-    size_t max = r->client->opts.body_max;
+    size_t max = r->client->opts.max_body;
     int known = !r->dec && r->body_kind == BODY_LENGTH; /* a HEAD or 304 length is no body */
     if (known && (uint64_t)r->content_length > max)
         return body_fail(r, AH_ETOOBIG);
@@ -728,7 +728,6 @@ const char *ah_client_response_url(const ah_client_response *r)
             ah_url_format(r->origin_shared ? &r->origin_shared->url : &r->origin);
     return r->url;
 }
-int ah_client_response_redirects(const ah_client_response *r) { return r ? r->redirects : 0; }
 
 size_t ah_client_response_history_count(const ah_client_response *r) { return r ? r->nhistory : 0; }
 

@@ -42,9 +42,9 @@ typedef struct ah__header {
 
 /* Limits a head is scanned against. */
 typedef struct ah__head_limits {
-    size_t first_line_max;   /* request or status line, CRLF included */
-    size_t header_bytes_max; /* the header lines after it, the empty line included */
-    size_t header_count_max; /* header lines */
+    size_t max_first_line;   /* request or status line, CRLF included */
+    size_t max_header_bytes; /* the header lines after it, the empty line included */
+    size_t max_header_count; /* header lines */
 } ah__head_limits;
 
 /* Scanning state for one head; zero it before the first call. */
@@ -87,7 +87,7 @@ typedef struct ah__msg {
     char *out;            /* on_body's destination during ah__msg_body_step */
     size_t out_len, out_cap;
     ah_buf trailers; /* a chunked body's trailer fields: "name\0value\0" pairs */
-    size_t ntrailers, trailer_count_max;
+    size_t ntrailers, max_trailer_count;
     int trailer_state; /* 0: between fields, 1: in a name, 2: in a value */
     size_t trailer_value_at;
     char tail[2]; /* the last two chunked-body bytes consumed: the end must be CRLF */
@@ -95,10 +95,10 @@ typedef struct ah__msg {
 
 /* Start m for a message of type HTTP_REQUEST or HTTP_RESPONSE whose head has header_cap header
  * lines (as the scanner counted them) to be stored in headers; trailers are capped at
- * trailer_bytes_max bytes and trailer_count_max fields. Set m->head_request after this for a
+ * max_trailer_bytes bytes and max_trailer_count fields. Set m->head_request after this for a
  * response to HEAD. */
 void ah__msg_init(ah__msg *m, int type, ah__header *headers, size_t header_cap,
-                  size_t trailer_bytes_max, size_t trailer_count_max);
+                  size_t max_trailer_bytes, size_t max_trailer_count);
 /* Free what m holds (the trailers). */
 void ah__msg_free(ah__msg *m);
 /* Parse a head the scanner accepted (head_len bytes, ending in CRLF CRLF, writable: spans are
@@ -158,7 +158,7 @@ struct ah_request {
     int continue_sent;
     int body_done;
     uint64_t body_read;
-    size_t body_max;
+    size_t max_body;
     /* the head as llhttp parsed it, and the chunked body's decoder; msg_started: msg holds
      * something to free (ah__request_end) */
     int msg_started;
@@ -249,7 +249,7 @@ typedef struct ah__route {
     int prefix;
     ah_handler_fn handler;
     void *arg;
-    size_t body_max;
+    size_t max_body;
 } ah__route;
 
 typedef struct ah__middleware {
@@ -271,7 +271,7 @@ struct ah_next {
 const ah__route *ah__router_match(struct ah_server *srv, ah_request *req, ah_response *resp,
                                   int *status_if_none);
 int ah__router_add(struct ah_server *srv, const char *method, const char *pattern,
-                   ah_handler_fn handler, void *arg, size_t body_max);
+                   ah_handler_fn handler, void *arg, size_t max_body);
 void ah__router_free(struct ah_server *srv);
 /* "GET, HEAD, POST" of every method routed (for OPTIONS *), in the arena. */
 const char *ah__router_all_methods(struct ah_server *srv, ah__arena *a);

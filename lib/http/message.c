@@ -43,7 +43,7 @@ static int scan_line(ah__head_scan *hs, const char *data, size_t start, size_t n
     if (hs->lines == 0) {
         if (body_len == 0)
             return AH__HEAD_EMPTY_FIRST_LINE;
-        if (nl + 1 > lim->first_line_max)
+        if (nl + 1 > lim->max_first_line)
             return AH__HEAD_FIRST_LINE_TOO_LONG;
         hs->first_line = nl + 1;
     } else if (body_len == 0) {
@@ -51,10 +51,10 @@ static int scan_line(ah__head_scan *hs, const char *data, size_t start, size_t n
     } else {
         if (data[start] == ' ' || data[start] == '\t')
             return AH__HEAD_OBS_FOLD;
-        if (hs->lines > lim->header_count_max)
+        if (hs->lines > lim->max_header_count)
             return AH__HEAD_TOO_MANY;
     }
-    if (hs->lines > 0 && nl + 1 - hs->first_line > lim->header_bytes_max)
+    if (hs->lines > 0 && nl + 1 - hs->first_line > lim->max_header_bytes)
         return AH__HEAD_TOO_BIG;
     hs->lines++;
     return 0;
@@ -79,9 +79,9 @@ int ah__head_scan_run(ah__head_scan *hs, const char *data, size_t len, const ah_
     }
     hs->scanned = i; /* a line boundary: a partial line is checked whole once its LF arrives */
     /* limits on what is still incomplete, so a peer cannot make us buffer without bound */
-    if (hs->lines == 0 && len >= lim->first_line_max)
+    if (hs->lines == 0 && len >= lim->max_first_line)
         return AH__HEAD_FIRST_LINE_TOO_LONG;
-    if (hs->lines > 0 && len - hs->first_line > lim->header_bytes_max)
+    if (hs->lines > 0 && len - hs->first_line > lim->max_header_bytes)
         return AH__HEAD_TOO_BIG;
     /* a CR already followed by something other than LF in the partial line: refuse now */
     if (i < len) {
@@ -218,7 +218,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         return refuse(m, AH_EPROTO_HTTP, "whitespace before a header's colon");
     if (m->head_complete) { /* a trailer */
         if (m->trailer_state != 1) {
-            if (m->ntrailers >= m->trailer_count_max)
+            if (m->ntrailers >= m->max_trailer_count)
                 return refuse(m, AH_ETOOBIG, "too many trailer lines");
             m->trailer_state = 1;
         }
@@ -331,7 +331,7 @@ static void init_settings(void)
 }
 
 void ah__msg_init(ah__msg *m, int type, ah__header *headers, size_t header_cap,
-                  size_t trailer_bytes_max, size_t trailer_count_max)
+                  size_t max_trailer_bytes, size_t max_trailer_count)
 {
     pthread_once(&settings_once, init_settings);
     llhttp_init(&m->parser, (llhttp_type_t)type, &settings);
@@ -346,9 +346,9 @@ void ah__msg_init(ah__msg *m, int type, ah__header *headers, size_t header_cap,
     m->head_complete = m->msg_complete = m->no_body = m->head_request = 0;
     m->out = NULL;
     m->out_len = m->out_cap = 0;
-    ah_buf_init(&m->trailers, trailer_bytes_max ? trailer_bytes_max : 1);
+    ah_buf_init(&m->trailers, max_trailer_bytes ? max_trailer_bytes : 1);
     m->ntrailers = 0;
-    m->trailer_count_max = trailer_count_max;
+    m->max_trailer_count = max_trailer_count;
     m->trailer_state = 0;
     m->trailer_value_at = 0;
     m->tail[0] = m->tail[1] = 0;

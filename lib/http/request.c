@@ -64,8 +64,8 @@ int ah__request_parse_head(ah_request *req, char *head, size_t head_len, size_t 
     if (header_cap && !headers)
         return 503;
     ah__msg *m = &req->msg;
-    ah__msg_init(m, HTTP_REQUEST, headers, header_cap, opts->header_bytes_max,
-                 opts->header_count_max);
+    ah__msg_init(m, HTTP_REQUEST, headers, header_cap, opts->max_header_bytes,
+                 opts->max_header_count);
     req->msg_started = 1;
     int rc = ah__msg_parse_head(m, head, head_len);
     if (rc < 0)

@@ -188,7 +188,6 @@ uint64_t ah_response_get_body_bytes(const ah_response *resp)
     return resp->file_fd >= 0 ? (uint64_t)resp->file_len : resp->body_len;
 }
 
-
 /* A response head is built in an ah_buf that starts on the stack (a usual head fits, so the
  * hot path allocates nothing) with a cap far above any sane head. Appends of known lengths, no
  * printf: formatting was a third of the server's instructions per pipelined request. */
@@ -455,6 +454,6 @@ int ah__response_error(ah_response *resp, int status, const char *text)
     resp->nheaders = 0;
     resp->body = text;
     resp->body_len = strlen(text);
-    (void)ah_response_header(resp, "Content-Type", "text/plain");
+    (void)!ah_response_header(resp, "Content-Type", "text/plain");
     return ah__response_finish(resp);
 }

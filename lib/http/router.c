@@ -23,7 +23,7 @@ void ah__router_free(ah_server *srv)
 }
 
 int ah__router_add(ah_server *srv, const char *method, const char *pattern, ah_handler_fn handler,
-                   void *arg, size_t body_max)
+                   void *arg, size_t max_body)
 {
     if (!method || !*method || !pattern || pattern[0] != '/' || !handler)
         return AH_EINVAL;
@@ -40,7 +40,7 @@ int ah__router_add(ah_server *srv, const char *method, const char *pattern, ah_h
     r.pattern = strdup(pattern);
     r.handler = handler;
     r.arg = arg;
-    r.body_max = body_max;
+    r.max_body = max_body;
     size_t n = 0;
     for (const char *p = pattern; *p; p++)
         n += *p == '/';
@@ -172,7 +172,7 @@ const ah__route *ah__router_match(ah_server *srv, ah_request *req, ah_response *
                                      m[k]);
         }
     }
-    (void)ah_response_header(resp, "Allow", allow);
+    (void)!ah_response_header(resp, "Allow", allow);
     *status_if_none = 405;
     return NULL;
 }

@@ -20,10 +20,10 @@ static void defaults(ah_server_opts *o)
 #define DEF(field, value)                                                                          \
     if (!o->field)                                                                                 \
         o->field = value;
-    DEF(request_line_max, 8 * 1024);
-    DEF(header_bytes_max, 16 * 1024);
-    DEF(header_count_max, 100);
-    DEF(body_max, 1024 * 1024);
+    DEF(max_request_line, 8 * 1024);
+    DEF(max_header_bytes, 16 * 1024);
+    DEF(max_header_count, 100);
+    DEF(max_body, 1024 * 1024);
     DEF(header_timeout_ms, 10 * 1000);
     DEF(keepalive_timeout_ms, 75 * 1000);
     DEF(body_timeout_ms, 30 * 1000);
@@ -95,7 +95,7 @@ int ah_server_route_ex(ah_server *srv, const char *method, const char *pattern,
 {
     if (!srv)
         return AH_EINVAL;
-    return ah__router_add(srv, method, pattern, handler, arg, opts ? opts->body_max : 0);
+    return ah__router_add(srv, method, pattern, handler, arg, opts ? opts->max_body : 0);
 }
 
 int ah_server_route(ah_server *srv, const char *method, const char *pattern, ah_handler_fn handler,
@@ -290,7 +290,7 @@ static void stop_worker(ah__worker *w)
         pthread_mutex_lock(&srv->lock);
         grace = srv->grace_ms;
         pthread_mutex_unlock(&srv->lock);
-        (void)ah_event_wait(w->drained, grace);
+        (void)!ah_event_wait(w->drained, grace);
     }
     if (w->nconns) {
         ah__log(srv, 1, "cancelling %zu connections after the grace period", w->nconns);

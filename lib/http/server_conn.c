@@ -187,7 +187,7 @@ static int head_status(int code)
 static int read_head(ah__conn *c, char **head, size_t *len, size_t *lines)
 {
     const ah_server_opts *o = &c->srv->opts;
-    const ah__head_limits lim = {o->request_line_max, o->header_bytes_max, o->header_count_max};
+    const ah__head_limits lim = {o->max_request_line, o->max_header_bytes, o->max_header_count};
     ah__head_scan hs = {0};
     for (;;) {
         const char *data;
@@ -302,14 +302,14 @@ static int serve_one(ah__conn *c, exchange *x, char *head, size_t head_len, size
     resp->head_only = strcmp(req->method, "HEAD") == 0;
     int rc;
     if (strcmp(req->path, "*") == 0) { /* OPTIONS * */
-        (void)ah_response_header(resp, "Allow", ah__router_all_methods(srv, &c->arena));
+        (void)!ah_response_header(resp, "Allow", ah__router_all_methods(srv, &c->arena));
         rc = ah__response_finish(resp);
     } else {
         ah_next next = {.srv = srv, .req = req, .resp = resp};
         next.route = ah__router_match(srv, req, resp, &next.status_if_none);
-        req->body_max =
-            next.route && next.route->body_max ? next.route->body_max : srv->opts.body_max;
-        if (req->content_length > 0 && (uint64_t)req->content_length > req->body_max) {
+        req->max_body =
+            next.route && next.route->max_body ? next.route->max_body : srv->opts.max_body;
+        if (req->content_length > 0 && (uint64_t)req->content_length > req->max_body) {
             /* refused before a byte of the body is read (and before 100 Continue) */
             req->keep_alive = 0;
             rc = ah__response_error(resp, 413, error_text(413));
@@ -409,7 +409,7 @@ static int conn_task(void *arg)
             break;
     }
     ah__request_end(&x.req);
-    (void)ah_stream_flush(c->stream);
+    (void)!ah_stream_flush(c->stream);
     c->task = NULL;
     ah__conn_free(c);
     return 0;
@@ -475,7 +475,7 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
         if (step == 1)
             req->body_done = 1;
         req->body_read += got;
-        if (req->body_read > req->body_max)
+        if (req->body_read > req->max_body)
             return AH_ETOOBIG;
         if (got > 0)
             return (int)got;
@@ -487,8 +487,8 @@ int ah_request_read(ah_request *req, void *buf, size_t len)
 int ah_request_body(ah_request *req, const char **data, size_t *len)
 {
     size_t cap = req->content_length > 0 ? (size_t)req->content_length : 4096;
-    if (cap > req->body_max)
-        cap = req->body_max;
+    if (cap > req->max_body)
+        cap = req->max_body;
     size_t used = 0;
     char *buf = ah__arena_alloc(req->arena, cap + 1);
     if (!buf)
@@ -497,7 +497,7 @@ int ah_request_body(ah_request *req, const char **data, size_t *len)
         if (used == cap) {
             if (req->body_done)
                 break;
-            if (cap >= req->body_max) {
+            if (cap >= req->max_body) {
                 /* one more byte would break the limit: find out whether it exists */
                 char probe;
                 int n = ah_request_read(req, &probe, 1);
@@ -507,7 +507,7 @@ int ah_request_body(ah_request *req, const char **data, size_t *len)
                     return AH_ETOOBIG;
                 break;
             }
-            size_t ncap = cap * 2 > req->body_max ? req->body_max : cap * 2;
+            size_t ncap = cap * 2 > req->max_body ? req->max_body : cap * 2;
             char *nbuf = ah__arena_alloc(req->arena, ncap + 1);
             if (!nbuf)
                 return AH_ENOMEM;

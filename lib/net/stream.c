@@ -1,7 +1,7 @@
 /* Buffered streams over a transport.
  *
  * The read buffer is one contiguous block that parsers read in place. It is allocated on the
- * first read and grows by doubling up to read_buffer_max: the cap is checked before every
+ * first read and grows by doubling up to max_read_buffer: the cap is checked before every
  * allocation, so a peer cannot make us buffer more than that. */
 #include "internal.h"
 
@@ -38,8 +38,8 @@ ah_stream *ah_stream_new(const ah_transport_ops *ops, void *io, const ah_stream_
     }
     s->ops = ops;
     s->io = io;
-    s->rmax = opts && opts->read_buffer_max ? opts->read_buffer_max : DEFAULT_READ_MAX;
-    s->wmax = opts && opts->write_buffer_max ? opts->write_buffer_max : DEFAULT_WRITE_MAX;
+    s->rmax = opts && opts->max_read_buffer ? opts->max_read_buffer : DEFAULT_READ_MAX;
+    s->wmax = opts && opts->max_write_buffer ? opts->max_write_buffer : DEFAULT_WRITE_MAX;
     s->read_timeout_ms = opts ? opt_timeout(opts->read_timeout_ms) : -1;
     s->write_timeout_ms = opts ? opt_timeout(opts->write_timeout_ms) : -1;
     return s;

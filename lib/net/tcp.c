@@ -76,7 +76,7 @@ int ah_tcp_connect(const char *host, uint16_t port, const ah_tcp_connect_opts *o
     for (size_t i = 0; i < addrs.count; i++) {
         int fd = connect_one((struct sockaddr *)&addrs.addr[i], addrs.len[i], connect_timeout);
         if (fd >= 0) {
-            if (!(opts && opts->no_delay_off))
+            if (!(opts && opts->nodelay < 0))
                 set_nodelay(fd);
             *out = ah_tcp_stream_new(fd, opts ? opts->stream : NULL);
             return *out ? 0 : AH_ENOMEM;

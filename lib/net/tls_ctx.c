@@ -172,7 +172,7 @@ static X509_STORE *system_store_get(void)
 
 static int wants_system_store(const ah_tls_client_opts *o)
 {
-    return !o->insecure && !o->no_system_store;
+    return !o->insecure && o->system_store >= 0;
 }
 
 static int preload_job(void *arg)
@@ -306,10 +306,10 @@ int ah_tls_client_ctx_new(const ah_tls_client_opts *opts, ah_tls_ctx **out, char
     SSL_CTX *sc = c->ctx[0] = SSL_CTX_new(TLS_client_method());
     if (!sc || ctx_common(sc) < 0)
         return ctx_fail(c, err, err_size, "cannot make a TLS client context");
-    if (!opts->insecure && opts->no_system_store && !opts->ca_file && !opts->ca_dir) {
+    if (!opts->insecure && opts->system_store < 0 && !opts->ca_file && !opts->ca_dir) {
         ERR_clear_error();
         if (err && err_size)
-            snprintf(err, err_size, "no_system_store without ca_file or ca_dir trusts nobody");
+            snprintf(err, err_size, "system_store < 0 without ca_file or ca_dir trusts nobody");
         ah_tls_ctx_free(c);
         return AH_ETLS;
     }
@@ -443,7 +443,7 @@ int ah_tls_server_ctx_new(const ah_tls_server_opts *opts, ah_tls_ctx **out, char
                 SSL_VERIFY_PEER | (opts->require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                 NULL);
         }
-        if (opts->no_tickets) {
+        if (opts->tickets < 0) {
             SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
             SSL_CTX_set_num_tickets(sc, 0);
             SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);

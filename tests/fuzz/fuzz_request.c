@@ -376,7 +376,7 @@ static int search(ah_request *req, ah_response *resp, void *arg)
     (void)ah_request_query_param(req, "q"); /* parsed once, looked up twice */
     const char *agent = ah_request_header(req, "User-Agent");
     if (agent)
-        (void)ah_response_header(resp, "X-Agent", agent);
+        (void)!ah_response_header(resp, "X-Agent", agent);
     char *text = ah_request_alloc(req, (q ? strlen(q) : 0) + (page ? strlen(page) : 0) + 16);
     if (!text)
         return AH_ENOMEM;
@@ -411,7 +411,7 @@ static int tag(ah_request *req, ah_response *resp, ah_next *next, void *arg)
 {
     int rc = ah_next_call(next);
     if (!ah_response_started(resp))
-        (void)ah_response_header(resp, "X-Fuzz", "1");
+        (void)!ah_response_header(resp, "X-Fuzz", "1");
     return rc;
 }
 
@@ -423,16 +423,16 @@ static void setup(void)
 {
     /* Limits small enough for a fuzz input to reach them (414, 431, 413). */
     ah_server_opts opts = {
-        .request_line_max = 1024,
-        .header_bytes_max = 4096,
-        .header_count_max = 32,
-        .body_max = 8192,
+        .max_request_line = 1024,
+        .max_header_bytes = 4096,
+        .max_header_count = 32,
+        .max_body = 8192,
     };
     loop = ah_loop_new(NULL);
     srv = ah_server_new(&opts);
     if (!loop || !srv)
         abort();
-    const ah_route_opts small = {.body_max = 16};
+    const ah_route_opts small = {.max_body = 16};
     int rc = 0;
     rc |= ah_server_use(srv, tag, NULL);
     rc |= ah_server_route(srv, "GET", "/hello", hello, NULL);

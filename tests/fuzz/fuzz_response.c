@@ -20,7 +20,7 @@
  *              _read in turn
  *   bits 3-5   the buffer size given to those calls: 1, 2, 7, 64, 512, 4096, 16384, 65536
  *   bit 6      give up after the first piece: ah_client_response_free deals with the rest
- *   bit 7      read with a second client made with no_decompress (the bytes as sent)
+ *   bit 7      read with a second client made with decompress = -1 (the bytes as sent)
  * So '0' reads with ah_client_response_read into 16 KiB, '2' by lines, '4' the whole body at once,
  * '6' lines and reads in turn, '1' as the answer to a HEAD request.
  *
@@ -274,7 +274,7 @@ static char *read_buf;
 
 static void setup(void)
 {
-    const ah_client_opts raw = {.no_decompress = 1};
+    const ah_client_opts raw = {.decompress = -1};
     loop = ah_loop_new(NULL);
     client = ah_client_new(NULL);
     raw_client = ah_client_new(&raw);

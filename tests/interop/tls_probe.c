@@ -197,7 +197,7 @@ static int run_server(void *arg)
         tasks[i] = ah_spawn(serve_conn, c);
     }
     for (int i = 0; i < n; i++)
-        (void)ah_join(tasks[i]);
+        (void)!ah_join(tasks[i]);
     ah_listener_close(l);
     return rc < 0 ? 1 : p->failures ? EXIT_TLS : 0;
 }
@@ -260,7 +260,7 @@ static int run_bench_server(void *arg)
     probe *p = arg;
     char err[512];
     ah_tls_cert cert = {p->cert, p->key};
-    ah_tls_server_opts so = {.certs = &cert, .ncerts = 1, .no_tickets = p->no_tickets};
+    ah_tls_server_opts so = {.certs = &cert, .ncerts = 1, .tickets = p->no_tickets ? -1 : 0};
     if (ah_tls_server_ctx_new(&so, &p->ctx, err, sizeof(err)) < 0) {
         fprintf(stderr, "tls_probe: %s\n", err);
         return 1;
@@ -347,7 +347,7 @@ static int run_bench_get(void *arg)
     long long total = 0;
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        (void)ah_join(t[i]);
+        (void)!ah_join(t[i]);
         total += g[i].bytes;
         if (g[i].rc < 0 && failed++ == 0)
             fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(g[i].rc), ah_tls_last_error());

@@ -402,7 +402,7 @@ static const char *at(const char *base, const char *path)
 static char *get_body(ah_client *c, const char *url, int status)
 {
     ah_client_response *r;
-    int rc = ah_get(c, url, &r);
+    int rc = ah_client_get(c, url, &r);
     ck_assert_msg(rc == 0, "GET %s: %s (%s)", url, ah_strerror(rc), ah_client_last_error(c));
     ck_assert_int_eq(ah_client_response_status(r), status);
     const char *data;
@@ -428,14 +428,14 @@ static void client_round_trips(world *w)
     ah_client *c = ah_client_new(NULL);
     ck_assert_ptr_nonnull(c);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/hello"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/hello"), &r), 0);
     ck_assert_int_eq(ah_client_response_status(r), 200);
     ck_assert_str_eq(ah_client_response_reason(r), "OK");
     ck_assert_int_eq(ah_client_response_version(r), 11);
     ck_assert_str_eq(ah_client_response_header(r, "content-TYPE"), "text/plain");
     ck_assert_int_eq(ah_client_response_content_length(r), 13);
     ck_assert_str_eq(ah_client_response_url(r), at(w->url, "/hello"));
-    ck_assert_int_eq(ah_client_response_redirects(r), 0);
+    ck_assert_uint_eq(ah_client_response_history_count(r), 0);
     const char *data;
     size_t len;
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
@@ -449,7 +449,8 @@ static void client_round_trips(world *w)
 
     static const char payload[] = "{\"a\": [1, 2, 3]}";
     ck_assert_int_eq(
-        ah_post(c, at(w->url, "/echo"), payload, strlen(payload), "application/json", &r), 0);
+        ah_client_post(c, at(w->url, "/echo"), payload, strlen(payload), "application/json", &r),
+        0);
     ck_assert_int_eq(ah_client_response_status(r), 200);
     ck_assert_str_eq(ah_client_response_header(r, "Content-Type"), "application/json");
     ck_assert_str_eq(ah_client_response_header(r, "X-Method"), "POST");
@@ -458,7 +459,7 @@ static void client_round_trips(world *w)
     ah_client_response_free(r);
 
     /* multi-valued headers, in order, and by index */
-    ck_assert_int_eq(ah_get(c, at(w->url, "/multi"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/multi"), &r), 0);
     ck_assert_str_eq(ah_client_response_header(r, "x-multi"), "a");
     ck_assert_str_eq(ah_client_response_header_nth(r, "X-MULTI", 1), "b");
     ck_assert_ptr_null(ah_client_response_header_nth(r, "X-Multi", 2));
@@ -493,7 +494,7 @@ static void client_round_trips(world *w)
     char *nf = get_body(c, at(w->url, "/nope"), 404);
     ck_assert_ptr_nonnull(strstr(nf, "Not Found"));
     free(nf);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/big"), &r), 0);
     char piece[7];
     size_t total = 0;
     int got;
@@ -571,9 +572,9 @@ static void client_keepalive(world *w)
     ck_assert_uint_eq(ss.connections_accepted, 1);
     /* a response freed unread but small is drained: the connection stays */
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/big"), &r), 0);
     ah_client_response_free(r);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/hello"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/hello"), &r), 0);
     ah_client_response_free(r);
     ah_client_get_stats(c, &st);
     ck_assert_uint_eq(st.connections_made, 1);
@@ -593,7 +594,7 @@ static int slow_fetch(void *arg)
 {
     slow_job *j = arg;
     ah_client_response *r;
-    int rc = ah_get(j->c, j->url, &r);
+    int rc = ah_client_get(j->c, j->url, &r);
     if (rc < 0)
         return rc;
     const char *data;
@@ -829,7 +830,7 @@ static void raw_start_tls(raw_server *rs, raw_conn_fn fn, void *arg)
 static void raw_stop(raw_server *rs)
 {
     ah_cancel(rs->task);
-    (void)ah_join(rs->task);
+    (void)!ah_join(rs->task);
     ah_listener_close(rs->l);
     ah_tls_ctx_free(rs->tls); /* connections made from it keep their own reference */
 }
@@ -1000,7 +1001,7 @@ static int mute(ah_stream *s, int index, void *arg)
 {
     if (read_request(s) <= 0)
         return 0;
-    (void)ah_sleep(60 * 1000);
+    (void)!ah_sleep(60 * 1000);
     return 0;
 }
 
@@ -1011,7 +1012,7 @@ static int stall_in_body(ah_stream *s, int index, void *arg)
         return 0;
     if (send_text(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789") < 0)
         return 0;
-    (void)ah_sleep(60 * 1000);
+    (void)!ah_sleep(60 * 1000);
     return 0;
 }
 
@@ -1064,7 +1065,7 @@ static int main_timeouts(void *arg)
     raw_start(&rs, stall_in_body, NULL);
     ah_client_opts o4 = {.read_timeout_ms = 100};
     c = ah_client_new(&o4);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     char buf[200];
     ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 10);
     start = ah_now_ms();
@@ -1084,7 +1085,7 @@ static int main_timeouts(void *arg)
     /* total timeout in the body */
     ah_client_opts o5 = {.timeout_ms = 150};
     c = ah_client_new(&o5);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     const char *data;
     size_t len;
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETIMEDOUT);
@@ -1096,7 +1097,7 @@ static int main_timeouts(void *arg)
     ah_client_opts o6 = {.read_timeout_ms = 5000, .timeout_ms = 5000};
     c = ah_client_new(&o6);
     ck_assert_int_eq(ah_deadline_push(100), 0);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETIMEDOUT);
     ck_assert_int_eq(ah_deadline_pop(), 1);
     ck_assert_int_eq(ah_client_response_error(r)->timeout, AH_CLIENT_TIMEOUT_NONE);
@@ -1131,7 +1132,7 @@ static int fetch_forever(void *arg)
 {
     fetch_job *j = arg;
     ah_client_response *r;
-    int rc = ah_get(j->c, j->url, &r);
+    int rc = ah_client_get(j->c, j->url, &r);
     if (rc == 0)
         ah_client_response_free(r);
     return rc;
@@ -1365,7 +1366,7 @@ static void client_redirects(world *w)
                              .body_len = 7};
     ck_assert_int_eq(ah_client_fetch(c, &req, &r), 0);
     ck_assert_int_eq(ah_client_response_status(r), 200);
-    ck_assert_int_eq(ah_client_response_redirects(r), 1);
+    ck_assert_uint_eq(ah_client_response_history_count(r), 1);
     ck_assert_str_eq(ah_client_response_url(r), at(w->url, "/landing"));
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
     ck_assert_str_eq(data, "GET 0 -");
@@ -1437,7 +1438,7 @@ static void client_redirects(world *w)
     /* max_redirects < 0 in the options: 3xx come back as they are */
     ah_client_opts o = {.max_redirects = -1};
     c = ah_client_new(&o);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/see-other"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/see-other"), &r), 0);
     ck_assert_int_eq(ah_client_response_status(r), 303);
     ah_client_response_free(r);
     ah_client_close(c);
@@ -1452,7 +1453,7 @@ static void client_chunked(world *w)
 {
     ah_client *c = ah_client_new(NULL);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/chunked"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/chunked"), &r), 0);
     ck_assert_int_eq(ah_client_response_content_length(r), -1);
     ck_assert_ptr_null(ah_client_response_trailer(r, "X-Checksum")); /* not yet */
     const char *data;
@@ -1498,7 +1499,7 @@ static int main_eof_bodies(void *arg)
     raw_start(&rs, http10_close_delimited, NULL);
     ah_client *c = ah_client_new(NULL);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     ck_assert_int_eq(ah_client_response_version(r), 10);
     ck_assert_int_eq(ah_client_response_content_length(r), -1);
     const char *data;
@@ -1514,7 +1515,7 @@ static int main_eof_bodies(void *arg)
 
     raw_start(&rs, truncated_length, NULL);
     c = ah_client_new(NULL);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETRUNCATED);
     ck_assert_int_eq(ah_client_response_error(r)->phase, AH_CLIENT_PHASE_BODY);
     ck_assert_ptr_nonnull(strstr(ah_client_response_error(r)->message, "after 10 of 100"));
@@ -1524,7 +1525,7 @@ static int main_eof_bodies(void *arg)
 
     raw_start(&rs, truncated_chunked, NULL);
     c = ah_client_new(NULL);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     char buf[64];
     ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 5);
     ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), AH_ETRUNCATED);
@@ -1561,11 +1562,11 @@ static int main_bodiless(void *arg)
 {
     raw_server rs;
     raw_start(&rs, bodiless, NULL);
-    ah_client_opts o = {.body_max = 8}; /* below the lengths declared by 304 and HEAD answers */
+    ah_client_opts o = {.max_body = 8}; /* below the lengths declared by 304 and HEAD answers */
     ah_client *c = ah_client_new(&o);
     expect_body(c, at(rs.url, "/1"), 200, "hi");
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/2"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/2"), &r), 0);
     ck_assert_int_eq(ah_client_response_status(r), 304);
     ck_assert_int_eq(ah_client_response_content_length(r), 50);
     ck_assert_str_eq(ah_client_response_header(r, "ETag"), "\"v1\"");
@@ -1620,10 +1621,10 @@ static const char *const malformed[] = {
     "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",                       /* status */
     "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", /* two lengths */
     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", /* not a number */
-    "FOO/1.1 200 OK\r\n\r\n",                         /* not HTTP */
-    "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",       /* space in name */
-    "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",    /* a status of two digits */
+    "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",                  /* not a number */
+    "FOO/1.1 200 OK\r\n\r\n",                                          /* not HTTP */
+    "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",                        /* space in name */
+    "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",                     /* a status of two digits */
     "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n", /* past INT64 (F1) */
     /* a bare CR (not followed by LF) anywhere in the head: llhttp 8.1.0 built lenient took the
      * first two as the end of the head and called on_body inside the head parse (a crash) */
@@ -1703,7 +1704,7 @@ static int main_chunk_then_garbage(void *arg)
     raw_start(&rs, chunk_then_garbage, NULL);
     ah_client *c = ah_client_new(NULL);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     char buf[64];
     /* the bytes decoded before the error come first, in the same read that met it */
     ck_assert_int_eq(ah_client_response_read(r, buf, sizeof(buf)), 5);
@@ -1720,7 +1721,7 @@ static int main_chunk_then_garbage(void *arg)
     ah_client_response_free(r);
 
     /* the whole body fails all the same */
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     const char *data;
     size_t len;
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_EPROTO_HTTP);
@@ -1749,7 +1750,7 @@ static const char *const bad_chunked[] = {
     "5\r\nhello\r\n3\rabc\r\n0\r\n\r\n",     /* a bare CR ending a chunk size */
     "5\r\nhello\r\n\r3\r\nabc\r\n0\r\n\r\n", /* a bare CR before a chunk size */
     "5\r\nhello\r\n0\r\n\n",                 /* a bare LF ending the body (F2) */
-    "5\r\nhello\r\n0\r\nX-T: 1\r\n\n",         /* the same after a trailer */
+    "5\r\nhello\r\n0\r\nX-T: 1\r\n\n",       /* the same after a trailer */
 };
 #define NBAD_CHUNKED (sizeof(bad_chunked) / sizeof(bad_chunked[0]))
 
@@ -1770,7 +1771,7 @@ static int main_bad_chunked(void *arg)
     ah_client *c = ah_client_new(NULL);
     for (size_t i = 0; i < NBAD_CHUNKED; i++) {
         ah_client_response *r;
-        ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+        ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
         char buf[64];
         size_t got = 0;
         int n;
@@ -1807,7 +1808,7 @@ static void client_compressed(world *w)
     }
     /* streaming in small reads */
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/gzip"), &r), 0);
     ck_assert_str_eq(ah_client_response_header(r, "Content-Encoding"), "gzip");
     char *got = malloc(sizeof(text));
     size_t used = 0;
@@ -1827,9 +1828,9 @@ static void client_compressed(world *w)
     ah_client_close(c);
 
     /* decompression off: no Accept-Encoding, bytes as sent */
-    ah_client_opts o = {.no_decompress = 1};
+    ah_client_opts o = {.decompress = -1};
     c = ah_client_new(&o);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/gzip"), &r), 0);
     ck_assert_str_eq(g_accept_encoding, "none");
     const char *data;
     size_t len;
@@ -1848,7 +1849,7 @@ static void client_caps(world *w)
     ah_client_opts o = {.max_decompressed = 64 * 1024};
     ah_client *c = ah_client_new(&o);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/bomb"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/bomb"), &r), 0);
     const char *data;
     size_t len;
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETOOBIG);
@@ -1856,12 +1857,13 @@ static void client_caps(world *w)
     ah_client_response_free(r);
     ah_client_close(c);
 
-    ah_client_opts o2 = {.body_max = 1000};
+    ah_client_opts o2 = {.max_body = 1000};
     c = ah_client_new(&o2);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/big"), &r), 0);
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETOOBIG);
     ah_client_response_free(r);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0); /* decoded size is what counts */
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/gzip"), &r),
+                     0); /* decoded size is what counts */
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), AH_ETOOBIG);
     ah_client_response_free(r);
     ah_client_close(c);
@@ -1900,7 +1902,7 @@ static int two_gzip_members_chunked(ah_stream *s, int index, void *arg)
     }
     len += (size_t)snprintf(out + len, sizeof(out) - len, "0\r\n\r\n");
     ck_assert_uint_lt(len, sizeof(out));
-    (void)ah_stream_write(s, out, len);
+    (void)!ah_stream_write(s, out, len);
     (void)read_request(s); /* until the client goes */
     return 0;
 }
@@ -1912,7 +1914,7 @@ static void client_bytes_received(world *w)
     ah_client_response *r;
 
     /* gzip with a Content-Length: the count is the compressed length, reads give the text */
-    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/gzip"), &r), 0);
     int64_t sent = ah_client_response_content_length(r);
     ck_assert_int_gt(sent, 0);
     ck_assert_int_lt(sent, (int64_t)strlen(text));
@@ -1934,7 +1936,7 @@ static void client_bytes_received(world *w)
     ah_client_response_free(r);
 
     /* chunked: the chunk data counts, the framing and the trailer do not */
-    ck_assert_int_eq(ah_get(c, at(w->url, "/chunked"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/chunked"), &r), 0);
     const char *data;
     size_t len;
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
@@ -1946,7 +1948,7 @@ static void client_bytes_received(world *w)
     raw_server rs;
     size_t members_len = 0;
     raw_start(&rs, two_gzip_members_chunked, &members_len);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
     ck_assert_str_eq(data, "part one\npart two\n");
     ck_assert_uint_gt(members_len, len);
@@ -1956,9 +1958,9 @@ static void client_bytes_received(world *w)
     raw_stop(&rs);
 
     /* decoding off: what is read is what was received */
-    ah_client_opts o = {.no_decompress = 1};
+    ah_client_opts o = {.decompress = -1};
     c = ah_client_new(&o);
-    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/gzip"), &r), 0);
     ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
     ck_assert_uint_eq(ah_client_response_bytes_received(r), len);
     ah_client_response_free(r);
@@ -2277,7 +2279,7 @@ static int pump(void *arg)
         if (n <= 0 || ah_stream_write(p->to, buf, (size_t)n) < 0)
             break;
     }
-    (void)ah_stream_shutdown_write(p->to);
+    (void)!ah_stream_shutdown_write(p->to);
     return 0;
 }
 
@@ -2344,7 +2346,7 @@ static int proxy_conn(ah_stream *s, int index, void *arg)
                 ah_task *t = ah_spawn(pump, &back);
                 ck_assert_ptr_nonnull(t);
                 pump(&forth);
-                (void)ah_join(t);
+                (void)!ah_join(t);
             }
             ah_stream_close(o);
             break;
@@ -2727,7 +2729,7 @@ static int main_empty_bodies(void *arg)
     ah_client *c = ah_client_new(NULL);
     for (int i = 0; i < 3; i++) {
         ah_client_response *r;
-        ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+        ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
         const char *data = NULL;
         size_t len = 99;
         ck_assert_int_eq(ah_client_response_body(r, &data, &len), 0);
@@ -2750,7 +2752,7 @@ static int main_free_never_waits(void *arg)
     raw_start(&rs, stall_in_body, NULL);
     ah_client *c = ah_client_new(NULL);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     int64_t start = ah_now_ms();
     ah_client_response_free(r); /* 90 of 100 body bytes never come */
     ck_assert_int_lt(ah_check_elapsed(start), 100);
@@ -2762,10 +2764,10 @@ static int main_free_never_waits(void *arg)
 
     raw_start(&rs, rest_already_sent, NULL);
     c = ah_client_new(NULL);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     ck_assert_int_eq(ah_sleep(20), 0); /* the body is in the socket by now */
     ah_client_response_free(r);
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/"), &r), 0);
     ah_client_response_free(r);
     ah_client_get_stats(c, &st);
     ck_assert_uint_eq(st.connections_made,
@@ -2796,7 +2798,7 @@ static int wait_then_fail(void *arg)
 {
     waiter_job *j = arg;
     ah_client_response *r;
-    j->rc = ah_get(j->c, j->url, &r);
+    j->rc = ah_client_get(j->c, j->url, &r);
     if (j->rc == 0)
         ah_client_response_free(r);
     return 0;
@@ -2807,7 +2809,7 @@ static void client_close_wakes_waiters(world *w)
     ah_client_opts o = {.max_per_host = 1};
     ah_client *c = ah_client_new(&o);
     ah_client_response *held;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/big"), &held), 0); /* holds the only slot */
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/big"), &held), 0); /* holds the only slot */
     waiter_job j = {c, at(w->url, "/hello"), 1};
     ah_task *t = ah_spawn(wait_then_fail, &j);
     ck_assert_int_eq(ah_sleep(20), 0);
@@ -2992,7 +2994,7 @@ static int lines_server(ah_stream *s, int index, void *arg)
 static void read_lines(ah_client *c, const char *url, size_t size, char *joined, size_t cap)
 {
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, url, &r), 0);
+    ck_assert_int_eq(ah_client_get(c, url, &r), 0);
     char buf[64];
     ck_assert_uint_le(size, sizeof(buf));
     joined[0] = '\0';
@@ -3032,7 +3034,7 @@ static int main_read_line(void *arg)
     /* a buffer without room for a byte is refused */
     ah_client_response *r;
     char buf[64];
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/long"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/long"), &r), 0);
     ck_assert_int_eq(ah_client_response_read_line(r, buf, 1), AH_EINVAL);
     ck_assert_int_eq(ah_client_response_read_line(NULL, buf, sizeof(buf)), AH_EINVAL);
     ah_client_response_free(r); /* drained: the connection is kept */
@@ -3059,7 +3061,7 @@ static int main_read_line_mixed(void *arg)
     size_t len;
 
     /* read_line reads ahead: read gets the bytes after the line, nothing lost or repeated */
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/length"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/length"), &r), 0);
     ck_assert_int_eq(ah_client_response_read_line(r, buf, sizeof(buf)), 7);
     ck_assert_str_eq(buf, "alpha\r\n");
     ck_assert_int_eq(ah_client_response_read(r, buf, 3), 3);
@@ -3072,7 +3074,7 @@ static int main_read_line_mixed(void *arg)
     ah_client_response_free(r);
 
     /* the same over chunks */
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/chunked"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/chunked"), &r), 0);
     ck_assert_int_eq(ah_client_response_read(r, buf, 1), 1);
     ck_assert_int_eq(buf[0], 'o');
     ck_assert_int_eq(ah_client_response_read_line(r, buf, sizeof(buf)), 3);
@@ -3101,7 +3103,7 @@ static void client_read_line_gzip(world *w)
 {
     ah_client *c = ah_client_new(NULL);
     ah_client_response *r;
-    ck_assert_int_eq(ah_get(c, at(w->url, "/gzip"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(w->url, "/gzip"), &r), 0);
     ck_assert_str_eq(ah_client_response_header(r, "Content-Encoding"), "gzip");
     char buf[128], want[64];
     int n, lines = 0;
@@ -3127,10 +3129,10 @@ static int main_history(void *arg)
     int status;
     const char *url, *location;
 
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/r1"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/r1"), &r), 0);
     ck_assert_int_eq(ah_client_response_status(r), 200);
     ck_assert_str_eq(ah_client_response_url(r), at(rs.url, "/final"));
-    ck_assert_int_eq(ah_client_response_redirects(r), 2);
+    ck_assert_uint_eq(ah_client_response_history_count(r), 2);
     ck_assert_uint_eq(ah_client_response_history_count(r), 2);
     ck_assert_int_eq(ah_client_response_history_at(r, 0, &status, &url, &location), 0);
     ck_assert_int_eq(status, 301);
@@ -3145,7 +3147,7 @@ static int main_history(void *arg)
     ah_client_response_free(r);
 
     /* no redirect: no history */
-    ck_assert_int_eq(ah_get(c, at(rs.url, "/final"), &r), 0);
+    ck_assert_int_eq(ah_client_get(c, at(rs.url, "/final"), &r), 0);
     ck_assert_uint_eq(ah_client_response_history_count(r), 0);
     ck_assert_int_eq(ah_client_response_history_at(r, 0, &status, NULL, NULL), AH_EINVAL);
     ah_client_response_free(r);
@@ -3196,7 +3198,7 @@ typedef struct upload_seen {
 static void uploads_end(const raw_server *rs, const upload_seen *seen)
 {
     for (int i = 0; i < 400 && seen->conns_done < rs->conns; i++)
-        (void)ah_sleep(5);
+        (void)!ah_sleep(5);
     ck_assert_int_eq(seen->conns_done, rs->conns);
 }
 

@@ -214,7 +214,7 @@ static int linger(void *arg)
     (void)arg;
     /* Runs on after main has returned, and asks the base to stop. */
     event_base_loopbreak(ah_loop_base(ah_loop_current()));
-    (void)ah_yield();
+    (void)!ah_yield();
     return 0;
 }
 

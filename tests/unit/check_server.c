@@ -292,7 +292,7 @@ static int h_badlen(ah_request *req, ah_response *resp, void *arg)
 {
     (void)arg;
     const char *declared = ah_request_param(req, "n");
-    (void)ah_response_header(resp, "Content-Length", declared);
+    (void)!ah_response_header(resp, "Content-Length", declared);
     return ah_response_body(resp, "Hello, World!", 13);
 }
 
@@ -340,7 +340,7 @@ static void add_routes(ah_server *srv)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         ck_assert_int_eq(
             ah_server_route(srv, routes[i].method, routes[i].pattern, routes[i].fn, NULL), 0);
-    ah_route_opts small = {.body_max = 16};
+    ah_route_opts small = {.max_body = 16};
     ck_assert_int_eq(ah_server_route_ex(srv, "POST", "/small", h_small, NULL, &small), 0);
 }
 
@@ -498,7 +498,7 @@ static int guarded_main(void *arg)
         fixture fx = live_fixture;
         memset(&live_fixture, 0, sizeof(live_fixture));
         ah_server_shutdown(fx.srv, 0);
-        (void)ah_join(fx.serve);
+        (void)!ah_join(fx.serve);
         ah_server_free(fx.srv);
     }
     return -1;
@@ -2075,7 +2075,7 @@ START_TEST(test_request_parser_refuses_body_inside_the_head)
     ah_request req;
     memset(&req, 0, sizeof(req));
     req.arena = &arena;
-    ah_server_opts opts = {.header_bytes_max = 16 * 1024, .header_count_max = 100};
+    ah_server_opts opts = {.max_header_bytes = 16 * 1024, .max_header_count = 100};
     int status = ah__request_parse_head(&req, head, strlen(head), 5, &opts);
     ah__request_end(&req);
     ah__arena_free(&arena);

@@ -34,7 +34,7 @@ static int overflow_task(void *arg)
 {
     int depth = (int)(intptr_t)arg;
     int v = recurse(depth);
-    (void)ah_yield(); /* the switch back to the loop checks the canary */
+    (void)!ah_yield(); /* the switch back to the loop checks the canary */
     return v;
 }
 
@@ -57,7 +57,7 @@ static int main_overflow(void *arg)
     ah_task *t = ah_spawn(overflow_task, arg);
     int rc = ah_join(t);
     ah_cancel(holder);
-    (void)ah_join(holder);
+    (void)!ah_join(holder);
     return rc;
 }
 

@@ -648,7 +648,7 @@ static int main_shutdown_under_load(void *arg)
     ck_assert_int_eq(ah_join(t), 0);
     for (int i = 0; i < HAMMERS; i++) {
         ah_cancel(hammers[i]);
-        (void)ah_join(hammers[i]);
+        (void)!ah_join(hammers[i]);
     }
     ah_server_free(srv);
     return 0;

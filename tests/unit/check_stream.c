@@ -136,7 +136,7 @@ static int flood(void *arg)
 
 static int main_buffer_cap(void *arg)
 {
-    ah_stream_opts opts = {.read_buffer_max = 16 * 1024};
+    ah_stream_opts opts = {.max_read_buffer = 16 * 1024};
     pair p;
     make_pair(&p, &opts);
     ah_task *w = ah_spawn(flood, p.a);

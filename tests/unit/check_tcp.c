@@ -139,7 +139,7 @@ static int main_many(void *arg)
     ah_group_free(g);
     ck_assert_int_eq(st.ok, n);
     ah_cancel(srv);
-    (void)ah_join(srv);
+    (void)!ah_join(srv);
     ah_listener_close(l);
     return 0;
 }
@@ -188,7 +188,7 @@ static int main_read_timeout(void *arg)
     ck_assert_int_ge(ah_check_elapsed(start), 45);
     ah_stream_close(c);
     ah_cancel(srv);
-    (void)ah_join(srv);
+    (void)!ah_join(srv);
     ah_listener_close(l);
     return 0;
 }
@@ -379,7 +379,7 @@ static int main_cancel(void *arg)
     ck_assert_int_eq(ah_join(t), AH_ECANCELED);
     ah_stream_close(c);
     ah_cancel(srv);
-    (void)ah_join(srv);
+    (void)!ah_join(srv);
     ah_listener_close(l);
     return 0;
 }
@@ -441,7 +441,7 @@ static int main_emfile(void *arg)
     ah_stream_close(c2);
     ah_stream_close(c3);
     ah_cancel(srv);
-    (void)ah_join(srv);
+    (void)!ah_join(srv);
     ah_listener_close(l);
     return 0;
 }

@@ -38,7 +38,7 @@ static ah_tls_ctx *client_ctx(const ah_tls_client_opts *opts)
 
 static ah_tls_ctx *verifying_client(void)
 {
-    ah_tls_client_opts o = {.ca_file = cert("ca.pem"), .no_system_store = 1};
+    ah_tls_client_opts o = {.ca_file = cert("ca.pem"), .system_store = -1};
     return client_ctx(&o);
 }
 
@@ -485,7 +485,7 @@ static int silent_server(void *arg)
     if (rc < 0)
         return rc;
     sv->accepted = 1;
-    (void)ah_event_wait(sv->done, 30000); /* hold the connection open, say nothing */
+    (void)!ah_event_wait(sv->done, 30000); /* hold the connection open, say nothing */
     ah_stream_close(s);
     return 0;
 }
@@ -638,7 +638,7 @@ static int main_no_tickets(void *arg)
 {
     (void)arg;
     ah_tls_cert c = {cert("server.pem"), cert("server.key")};
-    ah_tls_server_opts so = {.certs = &c, .ncerts = 1, .no_tickets = 1};
+    ah_tls_server_opts so = {.certs = &c, .ncerts = 1, .tickets = -1};
     tls_server srv;
     server_start(&srv, &so, 2, serve_hello);
     ah_task *st = ah_spawn(server_task, &srv);
@@ -720,7 +720,7 @@ static int main_client_cert(void *arg)
     ck_assert_ptr_nonnull(strstr(ah_tls_last_error(), "certificate required"));
 
     ah_tls_client_opts o = {.ca_file = cert("ca.pem"),
-                            .no_system_store = 1,
+                            .system_store = -1,
                             .cert_file = cert("client.pem"),
                             .key_file = cert("client.key")};
     ah_tls_ctx *with_cert = client_ctx(&o);
@@ -1160,7 +1160,7 @@ static int main_many(void *arg)
     ah_group_free(g);
     ck_assert_int_eq(m.echoed, n);
     ah_cancel(acc);
-    (void)ah_join(acc);
+    (void)!ah_join(acc);
     ah_listener_close(m.l);
     ck_assert_int_eq(ah_sleep(20), 0); /* let the last server tasks finish */
     ck_assert_int_eq(m.served, n);
