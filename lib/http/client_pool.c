@@ -141,12 +141,12 @@ static void slot_release(ah_client *c, ah__chost *h)
     c->open--;
 }
 
-/* The plain TCP socket under conn's stream, or NULL (TLS, or closed). */
-static ah__sock *plain_sock(ah__cconn *conn)
+/* 1 if conn runs on plain TCP (not TLS, not closed): only those are watched while idle, since
+ * on TLS the socket may turn readable for records (tickets) that say nothing of the
+ * connection's health. */
+static int plain_tcp(const ah__cconn *conn)
 {
-    if (!conn->stream || ah__stream_ops(conn->stream) != &ah__sock_ops)
-        return NULL;
-    return ah_stream_io(conn->stream);
+    return conn->stream && ah__stream_ops(conn->stream) == &ah__sock_ops;
 }
 
 static void idle_stirred(void *arg)
@@ -159,23 +159,18 @@ static void idle_stirred(void *arg)
  * close, or bytes nobody asked for) until we take it again. */
 static void idle_watch(ah__cconn *conn)
 {
-    ah__sock *s = plain_sock(conn);
     conn->idle_watched = 0;
     conn->idle_stirred = 0;
-    if (!s || ah__sock_arm(s, ah_loop_current()) < 0)
+    if (!plain_tcp(conn) ||
+        ah__stream_watch(conn->stream, ah_loop_current(), idle_stirred, conn) < 0)
         return;
-    s->on_readable = idle_stirred;
-    s->on_readable_arg = conn;
     conn->idle_watched = 1;
 }
 
 static void idle_unwatch(ah__cconn *conn)
 {
-    ah__sock *s = conn->idle_watched ? plain_sock(conn) : NULL;
-    if (s) {
-        s->on_readable = NULL;
-        s->on_readable_arg = NULL;
-    }
+    if (conn->idle_watched && conn->stream)
+        ah__stream_unwatch(conn->stream);
     conn->idle_watched = 0;
 }
 
@@ -508,8 +503,8 @@ static ah__cconn *take_idle(ah_client *c, ah__chost *h, int resendable)
     while (h->idle) {
         ah__cconn *conn = h->idle;
         idle_unlink(c, conn);
-        ah__sock *s = plain_sock(conn);
-        int quiet = conn->idle_watched && !conn->idle_stirred && s && !s->peer_closed;
+        int quiet = conn->idle_watched && !conn->idle_stirred && plain_tcp(conn) &&
+                    !ah__stream_peer_closed(conn->stream);
         idle_unwatch(conn);
         if (coarse_now_ms() < conn->idle_until) {
             /* Nothing has arrived on it since it went idle and no FIN came with the last

@@ -201,7 +201,6 @@ typedef struct ah__conn {
     struct ah__worker *w;
     ah_loop *loop;
     ah_stream *stream;                      /* requests are read from here (TLS or TCP) */
-    ah__sock *sock;                         /* the TCP socket beneath */
     ah_tls_ctx *tls_ctx;                    /* a TLS listener's context: handshake first */
     ah_task *task;                          /* NULL while idle */
     struct ah__conn *prev, *next;           /* the worker's connections */

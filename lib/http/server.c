@@ -280,7 +280,7 @@ static void stop_worker(ah__worker *w)
         ah__conn *next = c->next;
         c->closing = 1;
         if (c->idle) {
-            c->sock->on_readable = NULL;
+            ah__stream_unwatch(c->stream);
             ah__conn_free(c);
         }
         c = next;

@@ -56,8 +56,6 @@ void ah__conn_start(ah__worker *w, ah_stream *s, const struct sockaddr_storage *
     c->w = w;
     c->loop = w->loop;
     c->stream = s;
-    /* the socket beneath, for parking an idle connection; none for other transports */
-    c->sock = ah__stream_ops(s) == &ah__sock_ops ? ah_stream_io(s) : NULL;
     c->tls_ctx = tls;
     memcpy(&c->peer, peer, peer->ss_family == AF_INET6 ? sizeof(c->peer.in6) : sizeof(c->peer.in));
     c->closing = w->stopping;
@@ -121,7 +119,7 @@ void ah__idle_expired(evutil_socket_t fd, short what, void *arg)
     for (int l = 1; l <= 2; l++) {
         while (w->idle_head[l] && w->idle_head[l]->idle_until <= now) {
             ah__conn *c = w->idle_head[l];
-            c->sock->on_readable = NULL;
+            ah__stream_unwatch(c->stream);
             ah__conn_free(c);
         }
     }
@@ -145,15 +143,13 @@ static void conn_wake(void *arg)
 static int conn_park(ah__conn *c, int list, int64_t timeout_ms)
 {
     ah__worker *w = c->w;
-    if (!c->sock)
-        return AH_EINVAL; /* not a socket: nothing can wake it */
-    ah__stream_shrink(c->stream);
-    ah__arena_free(&c->arena);
-    int rc = ah__sock_arm(c->sock, c->loop);
+    /* the net layer wakes it: on a stream with no socket of ours (the fuzzers' memory
+     * transport) that fails, and the connection is closed instead */
+    int rc = ah__stream_watch(c->stream, c->loop, conn_wake, c);
     if (rc < 0)
         return rc;
-    c->sock->on_readable = conn_wake;
-    c->sock->on_readable_arg = c;
+    ah__stream_shrink(c->stream);
+    ah__arena_free(&c->arena);
     int64_t now = ah_now_ms();
     c->idle_until = now + timeout_ms;
     c->idle = (uint8_t)list;

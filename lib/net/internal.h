@@ -45,6 +45,18 @@ void ah__stream_shrink(ah_stream *s);
 /* Register the socket's readiness event now (so on_readable can fire). */
 int ah__sock_arm(ah__sock *s, ah_loop *loop);
 
+/* "Wake me when readable", for a connection that waits idle without a task (a server's kept-alive
+ * connection, a client's pooled one): cb(arg) is called from the loop when the socket under s
+ * (under its TLS layer too) turns readable or closes while no task reads it. The HTTP layer
+ * uses these and never the socket itself. 0, or AH_EINVAL if s runs on no socket of ours. */
+int ah__stream_watch(ah_stream *s, ah_loop *loop, void (*cb)(void *arg), void *arg);
+/* Stop watching (nothing if s was not watched). */
+void ah__stream_unwatch(ah_stream *s);
+/* 1 once the loop has seen the peer close the socket under s (EPOLLRDHUP), read or not. */
+int ah__stream_peer_closed(ah_stream *s);
+/* The stream a TLS stream runs on, or NULL if s is not a TLS stream (tls.c). */
+ah_stream *ah__tls_inner(ah_stream *s);
+
 extern const ah_transport_ops ah__sock_ops;
 
 /* The transport a stream runs on (to recognise, e.g., TLS streams). */

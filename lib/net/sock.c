@@ -215,3 +215,44 @@ const ah_transport_ops ah__sock_ops = {
     .close = sock_close,
     .fd = sock_fd,
 };
+
+/* ---- watching an idle stream (no task reads it) ---- */
+
+/* The TCP socket a stream runs on: its own, or the one under its TLS layer. */
+static ah__sock *sock_under(ah_stream *s)
+{
+    for (int depth = 0; s && depth < 4; depth++) {
+        if (ah__stream_ops(s) == &ah__sock_ops)
+            return ah_stream_io(s);
+        s = ah__tls_inner(s);
+    }
+    return NULL;
+}
+
+int ah__stream_watch(ah_stream *s, ah_loop *loop, void (*cb)(void *arg), void *arg)
+{
+    ah__sock *k = sock_under(s);
+    if (!k)
+        return AH_EINVAL;
+    int rc = ah__sock_arm(k, loop);
+    if (rc < 0)
+        return rc;
+    k->on_readable = cb;
+    k->on_readable_arg = arg;
+    return 0;
+}
+
+void ah__stream_unwatch(ah_stream *s)
+{
+    ah__sock *k = sock_under(s);
+    if (k) {
+        k->on_readable = NULL;
+        k->on_readable_arg = NULL;
+    }
+}
+
+int ah__stream_peer_closed(ah_stream *s)
+{
+    ah__sock *k = sock_under(s);
+    return k ? k->peer_closed : 0;
+}

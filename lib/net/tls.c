@@ -748,6 +748,12 @@ static tls_io *tls_of(ah_stream *s)
     return s && ah__stream_ops(s) == &tls_ops ? ah_stream_io(s) : NULL;
 }
 
+ah_stream *ah__tls_inner(ah_stream *s)
+{
+    tls_io *io = tls_of(s);
+    return io ? io->inner : NULL;
+}
+
 const char *ah_tls_version(ah_stream *s)
 {
     tls_io *io = tls_of(s);

@@ -9,7 +9,16 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include <ahttp/ahttp.h>
+/* the runtime sees only its own part of the API: nothing of sockets, streams or HTTP */
+#include <ahttp/buf.h>
+#include <ahttp/common.h>
+#include <ahttp/error.h>
+#include <ahttp/gather.h>
+#include <ahttp/loop.h>
+#include <ahttp/sync.h>
+#include <ahttp/task.h>
+#include <ahttp/thread.h>
+#include <ahttp/time.h>
 
 #ifdef AH_CTX_UCONTEXT
 #include <ucontext.h>
