@@ -117,6 +117,11 @@ enum { AH__TE_NOT_CHUNKED = -1, AH__TE_UNKNOWN = -2 };
  * §6.3); AH__TE_UNKNOWN if another coding comes with it (ahttp decodes none but chunked). */
 int ah__msg_check_transfer_encoding(const ah__msg *m);
 
+/* The one percent-decoder (url.c): s[0..len) into out (room for len + 1 bytes), '+' as ' ' if
+ * plus_as_space, NUL-terminated; *out_len the decoded length (NUL bytes included: callers that
+ * need C strings refuse them). 0, or AH_EINVAL on a '%' not followed by two hex digits. */
+int ah__pct_decode(const char *s, size_t len, int plus_as_space, char *out, size_t *out_len);
+
 /* A phrase for an AH__HEAD_* code ("a CR not followed by LF"). */
 const char *ah__head_error_text(int code);
 /* 1 if s is an RFC 9110 token (a method, a header field name): one or more visible ASCII

@@ -8,40 +8,15 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decode src[0..len) into the arena; plus_space turns '+' into ' ' (query strings).
- * NULL on a bad escape or an encoded NUL. */
+/* Percent-decode src[0..len) into the arena with the library's one decoder; plus_space turns
+ * '+' into ' ' (query strings). NULL on a bad escape, and on an encoded NUL: handlers get C
+ * strings, and a NUL would cut a path short of what was asked (so /a%00b is 400). */
 static char *decode(ah__arena *a, const char *src, size_t len, int plus_space)
 {
     char *out = ah__arena_alloc(a, len + 1);
-    if (!out)
+    size_t n;
+    if (!out || ah__pct_decode(src, len, plus_space, out, &n) < 0 || memchr(out, '\0', n))
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (len - i < 3)
-                return NULL;
-            int hi = hexval((unsigned char)src[i + 1]);
-            int lo = hexval((unsigned char)src[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return NULL;
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_space) {
-            out[o++] = ' ';
-        } else {
-            out[o++] = c;
-        }
-    }
-    out[o] = '\0';
     return out;
 }
 

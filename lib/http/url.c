@@ -7,6 +7,8 @@
  * complete, so a failure never leaves partial output behind. */
 #include "config.h"
 
+#include "internal.h" /* ah__pct_decode, shared with the server */
+
 #include <ahttp/url.h>
 
 #include <arpa/inet.h>
@@ -738,6 +740,29 @@ char *ah_url_encode(const char *s, size_t len, const char *safe)
     return sb_take(&b);
 }
 
+int ah__pct_decode(const char *s, size_t len, int plus_as_space, char *out, size_t *out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = len - i >= 3 ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = len - i >= 3 ? hexval((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return AH_EINVAL;
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_as_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = c;
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return 0;
+}
+
 int ah_url_decode(const char *s, size_t len, int plus_as_space, char **out, size_t *out_len)
 {
     if (!out)
@@ -748,27 +773,13 @@ int ah_url_decode(const char *s, size_t len, int plus_as_space, char **out, size
     char *d = malloc(len + 1);
     if (!d)
         return AH_ENOMEM;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int hi = len - i >= 3 ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = len - i >= 3 ? hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(d);
-                return AH_EINVAL;
-            }
-            d[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_as_space) {
-            d[o++] = ' ';
-        } else {
-            d[o++] = c;
-        }
+    size_t n;
+    if (ah__pct_decode(s ? s : "", len, plus_as_space, d, &n) < 0) {
+        free(d);
+        return AH_EINVAL;
     }
-    d[o] = '\0';
     *out = d;
     if (out_len)
-        *out_len = o;
+        *out_len = n;
     return 0;
 }
