@@ -415,11 +415,12 @@ static int pipe_connect(worker *w, ah_stream **out)
     }
     if (w->tls) {
         ah_stream *ts;
-        rc = ah_tls_client_wrap(s, w->tls, o->u.host, o->timeout_ms, &ts);
+        char why[256];
+        rc = ah_tls_client_wrap(s, w->tls, o->u.host, o->timeout_ms, &ts, why, sizeof(why));
         if (rc < 0) {
             char msg[300];
             snprintf(msg, sizeof(msg), "TLS with %s: %s", o->u.host,
-                     rc == AH_ETLS || rc == AH_ETLS_VERIFY ? ah_tls_last_error() : ah_strerror(rc));
+                     rc == AH_ETLS || rc == AH_ETLS_VERIFY ? why : ah_strerror(rc));
             note_error(w, rc == AH_ETIMEDOUT ? ERR_TIMEOUT : ERR_CONNECT, msg);
             return rc;
         }

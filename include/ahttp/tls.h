@@ -43,8 +43,10 @@ AH_NODISCARD AH_EXPORT int ah_tls_client_ctx_new(const ah_tls_client_opts *opts,
  * shared by every client context (SSL_CERT_FILE / SSL_CERT_DIR are honoured at that first read).
  * Returns 0; AH_ECANCELED / AH_ETIMEDOUT if the calling task was cancelled or passed its
  * deadline while waiting (the load still finishes for later callers); AH_ETLS if the system
- * store cannot be loaded (ah_tls_last_error says why). */
-AH_NODISCARD AH_EXPORT int ah_tls_client_preload(const ah_tls_client_opts *opts);
+ * store cannot be loaded, with the reason in err (if err is not NULL; err_size bytes; "" on
+ * success). */
+AH_NODISCARD AH_EXPORT int ah_tls_client_preload(const ah_tls_client_opts *opts, char *err,
+                                                 size_t err_size);
 
 /** One certificate for a server: the chain file (leaf first) and its key. */
 typedef struct ah_tls_cert {
@@ -73,18 +75,25 @@ AH_EXPORT void ah_tls_ctx_free(ah_tls_ctx *ctx);
  * plaintext. host is sent as SNI and checked against the certificate (DNS name or IP address);
  * NULL skips both (only sensible with insecure). inner is owned by the TLS stream from now on —
  * on failure too (it is closed). timeout_ms bounds the handshake (< 0: none).
- * Errors: AH_ETLS_VERIFY (reason in ah_tls_last_error), AH_ETLS, AH_ETIMEDOUT, AH_ECANCELED,
- * AH_EEOF / AH_ECONNRESET (peer hung up). */
+ * Errors: AH_ETLS_VERIFY, AH_ETLS, AH_ETIMEDOUT, AH_ECANCELED, AH_EEOF / AH_ECONNRESET (peer hung
+ * up), AH_EINVAL. On failure err (if not NULL; err_size bytes) says why, as OpenSSL says it, e.g.
+ * "certificate verify failed: certificate has expired" or "TLS handshake: the peer closed the
+ * connection"; "" on success, and for AH_EINVAL from a NULL argument. */
 AH_NODISCARD AH_EXPORT int ah_tls_client_wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host,
-                                              int64_t timeout_ms, ah_stream **out);
+                                              int64_t timeout_ms, ah_stream **out, char *err,
+                                              size_t err_size);
 
-/** The same for the server side. */
+/** The same for the server side, e.g. err = "certificate verify failed: peer did not return a
+ * certificate" when require_client_cert refuses a client. */
 AH_NODISCARD AH_EXPORT int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx, int64_t timeout_ms,
-                                              ah_stream **out);
+                                              ah_stream **out, char *err, size_t err_size);
 
-/** The reason for the last TLS failure in this thread, as OpenSSL says it, e.g.
- * "certificate verify failed: certificate has expired". Never NULL. */
-AH_EXPORT const char *ah_tls_last_error(void);
+/** On a TLS stream: why its last failed read, write or shutdown failed at the TLS level, as
+ * OpenSSL says it (e.g. "TLS read: tlsv13 alert certificate required", "TLS read: the peer
+ * closed the connection without close_notify"); "" if none did, or if s is not a TLS stream
+ * (or NULL). The text belongs to the stream: read it before closing the stream. Each stream
+ * keeps its own, so other tasks' connections on this thread do not overwrite it. */
+AH_EXPORT const char *ah_tls_stream_error(ah_stream *s);
 
 /** On a TLS stream: the negotiated protocol version ("TLSv1.3"), or NULL for other streams. */
 AH_EXPORT const char *ah_tls_version(ah_stream *s);

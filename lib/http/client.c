@@ -199,8 +199,10 @@ static int stale_error(int rc)
     return rc == AH_EEOF || rc == AH_ECONNRESET || rc == AH_EPIPE || rc == AH_ETLS_TRUNCATED;
 }
 
-/* Say what an I/O failure while sending or waiting for the head was. */
-static int describe(ah__fetch *f, int rc, ah_client_phase phase, int head_expired, const char *peer)
+/* Say what an I/O failure while sending or waiting for the head was. tls_why: the TLS
+ * stream's own reason (ah_tls_stream_error), read before the connection was closed. */
+static int describe(ah__fetch *f, int rc, ah_client_phase phase, int head_expired, const char *peer,
+                    const char *tls_why)
 {
     const ah_client_opts *o = &f->c->opts;
     ah_client_timeout which =
@@ -234,7 +236,7 @@ static int describe(ah__fetch *f, int rc, ah_client_phase phase, int head_expire
     return ah__client_fail(f, rc, phase, which, "%s %s: %s",
                            phase == AH_CLIENT_PHASE_SEND ? "sending the request to"
                                                          : "reading the response from",
-                           peer, rc == AH_ETLS ? ah_tls_last_error() : ah_strerror(rc));
+                           peer, rc == AH_ETLS ? tls_why : ah_strerror(rc));
 }
 
 /* One request and its response head, with the one retry a stale kept-alive connection earns. */
@@ -283,10 +285,12 @@ static int exchange(ah__fetch *f, const ah__outreq *rq, ah_client_response **out
                 return rc;
             continue;
         }
-        char peer[AH__PEER_MAX];
+        /* Copied out: putting the connection back closes it, and its stream with the reason. */
+        char peer[AH__PEER_MAX], tls_why[256];
         snprintf(peer, sizeof(peer), "%s", conn->peer);
+        snprintf(tls_why, sizeof(tls_why), "%s", ah_tls_stream_error(conn->stream));
         ah__pool_put(c, conn, 0);
-        return describe(f, rc, phase, head_expired, peer);
+        return describe(f, rc, phase, head_expired, peer, tls_why);
     }
 }
 

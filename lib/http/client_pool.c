@@ -348,7 +348,9 @@ static int tls_context(ah__fetch *f)
     /* The first context of the process loads the system trust store and sets OpenSSL up: tens
      * of ms, done on the thread pool so that the loop's other tasks (a server's too) run on
      * meanwhile. Making the context afterwards costs well under a millisecond. */
-    int rc = ah_tls_client_preload(&to);
+    /* An AH_ETLS from preload (no system store) is left to ah_tls_client_ctx_new below, which
+     * meets the same missing store and says so in the same words. */
+    int rc = ah_tls_client_preload(&to, NULL, 0);
     if (rc == AH_ECANCELED || rc == AH_ETIMEDOUT)
         return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS,
                                ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_NONE),
@@ -468,13 +470,15 @@ static int open_stream(ah__fetch *f, const ah_url *u, ah__cconn *conn)
             return rc;
         }
         ah_stream *ts;
-        rc = ah_tls_client_wrap(s, c->tls, u->host, o->tls_timeout_ms, &ts); /* owns s now */
+        char why[256];
+        rc = ah_tls_client_wrap(s, c->tls, u->host, o->tls_timeout_ms, &ts, why,
+                                sizeof(why)); /* owns s now */
         if (rc < 0) {
             ah_client_timeout which =
                 ah__client_which_timeout(f->total_until, rc, AH_CLIENT_TIMEOUT_TLS);
             if (rc == AH_ETLS || rc == AH_ETLS_VERIFY)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which, "TLS with %s: %s", origin,
-                                       ah_tls_last_error());
+                                       why);
             if (which == AH_CLIENT_TIMEOUT_TLS)
                 return ah__client_fail(f, rc, AH_CLIENT_PHASE_TLS, which,
                                        "TLS handshake timeout (%lld ms) with %s",

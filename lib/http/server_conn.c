@@ -349,10 +349,12 @@ static int conn_task(void *arg)
     const ah_server_opts *o = &srv->opts;
     if (c->tls_ctx && !c->tls) {
         ah_stream *tls;
-        int rc = ah_tls_server_wrap(c->stream, c->tls_ctx, o->header_timeout_ms, &tls);
+        char why[256];
+        int rc =
+            ah_tls_server_wrap(c->stream, c->tls_ctx, o->header_timeout_ms, &tls, why, sizeof(why));
         c->stream = NULL; /* owned (or closed) by the TLS layer now */
         if (rc < 0) {
-            ah__log(srv, 2, "TLS handshake failed: %s", ah_tls_last_error());
+            ah__log(srv, 2, "TLS handshake failed: %s", why);
             c->stream = tls; /* NULL */
             c->task = NULL;
             ah__conn_free(c);

@@ -20,13 +20,18 @@
  * closes the inner stream at once, which wakes the waiters with AH_ECLOSED, and the last
  * operation to leave frees the state.
  *
+ * Each stream keeps the words of its own last failure (ah_tls_stream_error), and the handshake
+ * hands them to the caller's buffer: with many tasks on one thread, a per-thread "last error"
+ * would be overwritten by another task's connection before the first one read it.
+ *
  * The contexts these streams run over (certificates, verification, SNI, ALPN, the client session
- * cache) and the last-error text are in tls_ctx.c. */
+ * cache) are in tls_ctx.c. */
 #include "tls_internal.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +69,20 @@ typedef struct tls_io {
     char *stage;                               /* writev gathers small pieces here (RECORD_MAX) */
     char session_key[AH__TLS_SESSION_KEY_MAX]; /* client: where this connection's sessions go */
     char alpn[32];
+    char error[256]; /* why the last failure happened (ah_tls_stream_error); "" if none */
 } tls_io;
 
 static const ah_transport_ops tls_ops;
+
+/* Keep the reason of a failure on this connection, in the words the caller will show. */
+static void io_error(tls_io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void io_error(tls_io *io, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(io->error, sizeof(io->error), fmt, ap);
+    va_end(ap);
+}
 
 static void io_free(tls_io *io)
 {
@@ -307,7 +323,7 @@ static int want_read(tls_io *io, int64_t until, int holding_w, int nowait)
 static int want_write(tls_io *io, int64_t until, int holding_w)
 {
     if (BIO_ctrl_pending(io->wbio) == 0) {
-        ah__tls_set_last_error("TLS: the engine wants to write but has nothing queued");
+        io_error(io, "TLS: the engine wants to write but has nothing queued");
         return AH_ETLS;
     }
     if (holding_w)
@@ -320,7 +336,7 @@ static int want_write(tls_io *io, int64_t until, int holding_w)
     return rc;
 }
 
-/* A fatal SSL error: classify it, remember it, and keep OpenSSL's words in last_error. */
+/* A fatal SSL error: classify it, remember it, and keep OpenSSL's words in io->error. */
 static int ssl_fail(tls_io *io, int sslerr, const char *during)
 {
     char why[256];
@@ -330,16 +346,15 @@ static int ssl_fail(tls_io *io, int sslerr, const char *during)
     long verify = SSL_get_verify_result(io->ssl);
     if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
         rc = AH_ETLS_VERIFY;
-        ah__tls_set_last_error("certificate verify failed: %s",
-                               X509_verify_cert_error_string(verify));
+        io_error(io, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
     } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         rc = AH_ETLS_VERIFY;
-        ah__tls_set_last_error("certificate verify failed: peer did not return a certificate");
+        io_error(io, "certificate verify failed: peer did not return a certificate");
     } else if (sslerr == SSL_ERROR_SYSCALL && !e) {
-        ah__tls_set_last_error("TLS %s: unexpected end of input", during);
+        io_error(io, "TLS %s: unexpected end of input", during);
     } else {
         ah__tls_openssl_reason(why, sizeof(why), 0);
-        ah__tls_set_last_error("TLS %s: %s", during, why);
+        io_error(io, "TLS %s: %s", during, why);
     }
     ERR_clear_error();
     io->failed = rc;
@@ -358,13 +373,13 @@ static int handshake(tls_io *io, int64_t until)
         if (e == SSL_ERROR_WANT_READ) {
             rc = want_read(io, until, 0, 0);
             if (rc == 0) {
-                ah__tls_set_last_error("TLS handshake: the peer closed the connection");
+                io_error(io, "TLS handshake: the peer closed the connection");
                 return AH_EEOF;
             }
         } else if (e == SSL_ERROR_WANT_WRITE) {
             rc = want_write(io, until, 0);
         } else if (e == SSL_ERROR_ZERO_RETURN) {
-            ah__tls_set_last_error("TLS handshake: the peer closed the connection");
+            io_error(io, "TLS handshake: the peer closed the connection");
             return AH_EEOF;
         } else {
             rc = ssl_fail(io, e, "handshake");
@@ -379,7 +394,7 @@ static int handshake(tls_io *io, int64_t until)
             return rc;
         }
         if (rc < 0) {
-            ah__tls_set_last_error("TLS handshake: %s", ah_strerror(rc));
+            io_error(io, "TLS handshake: %s", ah_strerror(rc));
             return rc;
         }
     }
@@ -390,7 +405,7 @@ static int handshake(tls_io *io, int64_t until)
         wlock_give(io);
     }
     if (rc < 0) {
-        ah__tls_set_last_error("TLS handshake: %s", ah_strerror(rc));
+        io_error(io, "TLS handshake: %s", ah_strerror(rc));
         return rc;
     }
     const unsigned char *alpn = NULL;
@@ -430,7 +445,7 @@ static int read_locked(tls_io *io, void *buf, size_t len, int64_t until, int now
             return ssl_fail(io, e, "read");
         int rc = want_read(io, until, 0, nowait);
         if (rc == 0) {
-            ah__tls_set_last_error("TLS read: the peer closed the connection without close_notify");
+            io_error(io, "TLS read: the peer closed the connection without close_notify");
             io->failed = AH_ETLS_TRUNCATED;
             return AH_ETLS_TRUNCATED;
         }
@@ -472,7 +487,7 @@ static int ssl_write(tls_io *io, const void *buf, size_t len, int64_t until)
             return ssl_fail(io, e, "write");
         int rc = want_read(io, until, 1, 0);
         if (rc == 0) {
-            ah__tls_set_last_error("TLS write: the peer closed the connection");
+            io_error(io, "TLS write: the peer closed the connection");
             return AH_EPIPE;
         }
         if (rc < 0)
@@ -644,7 +659,7 @@ static int client_setup(tls_io *io, const char *host)
     if (host) {
         int ip = parse_host(host, name, sizeof(name));
         if (ip < 0 || !name[0]) {
-            ah__tls_set_last_error("TLS: bad host name \"%s\"", host);
+            io_error(io, "TLS: bad host name \"%s\"", host);
             return AH_EINVAL;
         }
         /* SNI carries DNS names only (RFC 6066); addresses are checked against IP SANs. */
@@ -671,12 +686,16 @@ static int client_setup(tls_io *io, const char *host)
     return 0;
 }
 
+/* The handshake's failure closes the stream, and with it io->error: its reason goes to the
+ * caller's err instead. */
 static int wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int server, int64_t timeout_ms,
-                ah_stream **out)
+                ah_stream **out, char *err, size_t err_size)
 {
     int64_t until = ah__until(timeout_ms);
     if (out)
         *out = NULL;
+    if (err && err_size)
+        err[0] = '\0';
     if (!inner)
         return AH_EINVAL;
     if (!ctx || !out || ctx->server != server) {
@@ -717,28 +736,27 @@ static int wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int server,
     *out = ah_stream_new(&tls_ops, io, NULL);
     return *out ? 0 : AH_ENOMEM;
 fail:
-    if (rc == AH_ENOMEM || rc == AH_ETLS) {
-        if (rc == AH_ENOMEM)
-            ah__tls_set_last_error("TLS: out of memory");
-        else if (!ah_tls_last_error()[0])
-            ah__tls_set_last_error("TLS: cannot set up the connection");
-    }
+    if (rc == AH_ENOMEM)
+        io_error(io, "TLS: out of memory");
+    else if (rc == AH_ETLS && !io->error[0])
+        io_error(io, "TLS: cannot set up the connection");
+    if (err && err_size)
+        snprintf(err, err_size, "%s", io->error);
     ERR_clear_error();
     io_free(io);
     return rc;
 }
 
 int ah_tls_client_wrap(ah_stream *inner, ah_tls_ctx *ctx, const char *host, int64_t timeout_ms,
-                       ah_stream **out)
+                       ah_stream **out, char *err, size_t err_size)
 {
-    ah__tls_clear_last_error();
-    return wrap(inner, ctx, host, 0, timeout_ms, out);
+    return wrap(inner, ctx, host, 0, timeout_ms, out, err, err_size);
 }
 
-int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx, int64_t timeout_ms, ah_stream **out)
+int ah_tls_server_wrap(ah_stream *inner, ah_tls_ctx *ctx, int64_t timeout_ms, ah_stream **out,
+                       char *err, size_t err_size)
 {
-    ah__tls_clear_last_error();
-    return wrap(inner, ctx, NULL, 1, timeout_ms, out);
+    return wrap(inner, ctx, NULL, 1, timeout_ms, out, err, err_size);
 }
 
 /* ---- queries ---- */
@@ -776,6 +794,12 @@ int ah_tls_resumed(ah_stream *s)
 {
     tls_io *io = tls_of(s);
     return io ? SSL_session_reused(io->ssl) : 0;
+}
+
+const char *ah_tls_stream_error(ah_stream *s)
+{
+    tls_io *io = tls_of(s);
+    return io ? io->error : "";
 }
 
 const char *ah_tls_sni(ah_stream *s)

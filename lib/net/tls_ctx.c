@@ -1,7 +1,7 @@
 /* TLS contexts: what connections share. Client and server SSL_CTX set-up (protocol floor,
  * certificates and keys, CA loading, peer verification), the server's SNI certificate choice and
  * ALPN selection, the client's session cache (one resumable session per host:port), and the
- * thread's last-error text with the helpers that word OpenSSL's errors. The TLS stream that runs
+ * helper that words OpenSSL's errors. The TLS stream that runs
  * a connection over these contexts is in tls.c. */
 #include "tls_internal.h"
 
@@ -22,17 +22,7 @@
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
 
-static _Thread_local char last_error[256];
-
 /* ---- errors ---- */
-
-void ah__tls_set_last_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
-    va_end(ap);
-}
 
 /* What OpenSSL says about the error at the head (first = 1: the root cause) or tail of this
  * thread's queue, as "reason (detail)". */
@@ -59,10 +49,6 @@ void ah__tls_openssl_reason(char *buf, size_t size, int first)
         snprintf(buf, size, "%s", reason);
 }
 
-const char *ah_tls_last_error(void) { return last_error; }
-
-void ah__tls_clear_last_error(void) { last_error[0] = '\0'; }
-
 /* ---- contexts ---- */
 
 typedef struct ah__tls_session_slot {
@@ -82,7 +68,6 @@ static int ctx_fail(ah_tls_ctx *c, char *err, size_t err_size, const char *fmt, 
     ERR_clear_error();
     if (err && err_size)
         snprintf(err, err_size, "%s: %s", what, why);
-    ah__tls_set_last_error("%s: %s", what, why);
     ah_tls_ctx_free(c);
     return AH_ETLS;
 }
@@ -149,8 +134,8 @@ static void warm_up(void)
 
 static void load_system_store(void)
 {
-    /* The error text is kept here, not in a thread's last error: this may run on a pool
-     * thread, and every context that finds the store missing reports it. */
+    /* The error text is kept here, for every caller: this may run on a pool thread, and every
+     * context (and preload) that finds the store missing reports it. */
     X509_STORE *s = X509_STORE_new();
     if (s && X509_STORE_set_default_paths(s) == 1) {
         system_store = s;
@@ -184,11 +169,13 @@ static int preload_job(void *arg)
     return 0;
 }
 
-int ah_tls_client_preload(const ah_tls_client_opts *opts)
+int ah_tls_client_preload(const ah_tls_client_opts *opts, char *err, size_t err_size)
 {
     static const ah_tls_client_opts defaults;
     static const int with_store = 1, without_store = 0;
     const int *store = wants_system_store(opts ? opts : &defaults) ? &with_store : &without_store;
+    if (err && err_size)
+        err[0] = '\0';
     int done = __atomic_load_n(&warm_done, __ATOMIC_ACQUIRE) &&
                (!*store || __atomic_load_n(&store_done, __ATOMIC_ACQUIRE));
     if (!done && ah_task_current()) {
@@ -201,7 +188,8 @@ int ah_tls_client_preload(const ah_tls_client_opts *opts)
     }
     (void)preload_job((void *)store);
     if (*store && !system_store) {
-        ah__tls_set_last_error("cannot load the system trust store: %s", system_store_error);
+        if (err && err_size)
+            snprintf(err, err_size, "cannot load the system trust store: %s", system_store_error);
         return AH_ETLS;
     }
     return 0;
@@ -320,7 +308,6 @@ int ah_tls_client_ctx_new(const ah_tls_client_opts *opts, ah_tls_ctx **out, char
             if (err && err_size)
                 snprintf(err, err_size, "cannot load the system trust store: %s",
                          system_store_error);
-            ah__tls_set_last_error("cannot load the system trust store: %s", system_store_error);
             ah_tls_ctx_free(c);
             return AH_ETLS;
         }

@@ -1,4 +1,4 @@
-/* TLS internals shared by tls_ctx.c (contexts, the client session cache, the last-error text)
+/* TLS internals shared by tls_ctx.c (contexts, the client session cache, OpenSSL's error words)
  * and tls.c (the TLS stream over an inner stream). */
 #ifndef AH_NET_TLS_INTERNAL_H
 #define AH_NET_TLS_INTERNAL_H
@@ -26,10 +26,6 @@ struct ah_tls_ctx {
 
 /* ---- errors (tls_ctx.c) ---- */
 
-/* Set this thread's ah_tls_last_error text. */
-void ah__tls_set_last_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Empty this thread's ah_tls_last_error text (a new connection starts clean). */
-void ah__tls_clear_last_error(void);
 /* What OpenSSL says about the error at the head (first = 1: the root cause) or tail of this
  * thread's queue, as "reason (detail)". */
 void ah__tls_openssl_reason(char *buf, size_t size, int first);

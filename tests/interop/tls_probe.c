@@ -75,9 +75,10 @@ static int run_client(void *arg)
         return EXIT_CONNECT;
     }
     const char *host = p->host ? p->host : p->address;
-    rc = ah_tls_client_wrap(tcp, p->ctx, host, HANDSHAKE_MS, &s);
+    char why[256];
+    rc = ah_tls_client_wrap(tcp, p->ctx, host, HANDSHAKE_MS, &s, why, sizeof(why));
     if (rc < 0) {
-        fprintf(stderr, "tls_probe: handshake: %s: %s\n", ah_strerror(rc), ah_tls_last_error());
+        fprintf(stderr, "tls_probe: handshake: %s: %s\n", ah_strerror(rc), why);
         return tls_exit(rc);
     }
     fprintf(stderr, "tls_probe: %s, ALPN %s\n", ah_tls_version(s),
@@ -101,9 +102,10 @@ static int run_client(void *arg)
         rc = n;
     if (rc == 0 && p->line)
         rc = ah_stream_shutdown_write(s);
+    snprintf(why, sizeof(why), "%s", ah_tls_stream_error(s)); /* closing frees it */
     ah_stream_close(s);
     if (rc < 0) {
-        fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(rc), ah_tls_last_error());
+        fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(rc), why);
         return tls_exit(rc);
     }
     return 0;
@@ -124,10 +126,11 @@ static int serve_conn(void *arg)
     conn *c = arg;
     probe *p = c->p;
     ah_stream *s;
-    int rc = ah_tls_server_wrap(c->tcp, p->ctx, HANDSHAKE_MS, &s);
+    char why[256];
+    int rc = ah_tls_server_wrap(c->tcp, p->ctx, HANDSHAKE_MS, &s, why, sizeof(why));
     free(c);
     if (rc < 0) {
-        fprintf(stderr, "tls_probe: handshake: %s: %s\n", ah_strerror(rc), ah_tls_last_error());
+        fprintf(stderr, "tls_probe: handshake: %s: %s\n", ah_strerror(rc), why);
         p->failures++;
         return rc;
     }
@@ -154,9 +157,10 @@ static int serve_conn(void *arg)
         while (ah_stream_read(s, line, sizeof(line)) > 0)
             ;
     }
+    snprintf(why, sizeof(why), "%s", ah_tls_stream_error(s)); /* closing frees it */
     ah_stream_close(s);
     if (rc < 0) {
-        fprintf(stderr, "tls_probe: serving: %s: %s\n", ah_strerror(rc), ah_tls_last_error());
+        fprintf(stderr, "tls_probe: serving: %s: %s\n", ah_strerror(rc), why);
         p->failures++;
     }
     return rc;
@@ -222,7 +226,7 @@ static int bench_conn(void *arg)
     conn *c = arg;
     probe *p = c->p;
     ah_stream *s;
-    int rc = ah_tls_server_wrap(c->tcp, p->ctx, HANDSHAKE_MS, &s);
+    int rc = ah_tls_server_wrap(c->tcp, p->ctx, HANDSHAKE_MS, &s, NULL, 0);
     free(c);
     if (rc < 0)
         return rc;
@@ -293,6 +297,7 @@ typedef struct getter {
     probe *p;
     long long bytes;
     int rc;
+    char error[256]; /* why rc: the handshake's or the stream's TLS reason */
 } getter;
 
 static int bench_get_task(void *arg)
@@ -302,7 +307,8 @@ static int bench_get_task(void *arg)
     ah_stream *tcp, *s;
     int rc = ah_tcp_connect(p->address, (uint16_t)p->port, NULL, &tcp);
     if (rc == 0)
-        rc = ah_tls_client_wrap(tcp, p->ctx, p->host ? p->host : p->address, HANDSHAKE_MS, &s);
+        rc = ah_tls_client_wrap(tcp, p->ctx, p->host ? p->host : p->address, HANDSHAKE_MS, &s,
+                                g->error, sizeof(g->error));
     if (rc < 0)
         return g->rc = rc;
     char req[512];
@@ -314,6 +320,7 @@ static int bench_get_task(void *arg)
         g->bytes += n;
     if (rc == 0 && n < 0 && n != AH_ETLS_TRUNCATED) /* s_server -WWW may skip close_notify */
         rc = n;
+    snprintf(g->error, sizeof(g->error), "%s", ah_tls_stream_error(s));
     ah_stream_close(s);
     return g->rc = rc;
 }
@@ -350,7 +357,7 @@ static int run_bench_get(void *arg)
         (void)!ah_join(t[i]);
         total += g[i].bytes;
         if (g[i].rc < 0 && failed++ == 0)
-            fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(g[i].rc), ah_tls_last_error());
+            fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(g[i].rc), g[i].error);
     }
     double secs = (double)(ah_now_ms() - start) / 1000.0;
     printf("%d streams: %.1f MB in %.2f s = %.1f MB/s%s\n", n, (double)total / 1e6, secs,
@@ -369,11 +376,13 @@ static int run_bench_handshakes(void *arg)
     long done = 0, resumed = 0;
     while (ah_now_ms() < end) {
         ah_stream *tcp, *s;
+        char why[256] = "";
         int rc = ah_tcp_connect(p->address, (uint16_t)p->port, NULL, &tcp);
         if (rc == 0)
-            rc = ah_tls_client_wrap(tcp, p->ctx, p->host ? p->host : p->address, HANDSHAKE_MS, &s);
+            rc = ah_tls_client_wrap(tcp, p->ctx, p->host ? p->host : p->address, HANDSHAKE_MS, &s,
+                                    why, sizeof(why));
         if (rc < 0) {
-            fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(rc), ah_tls_last_error());
+            fprintf(stderr, "tls_probe: %s: %s\n", ah_strerror(rc), why);
             return 1;
         }
         /* a byte of application data first, so TLS 1.3 tickets have been taken */

@@ -68,9 +68,11 @@ static int server_task(void *arg)
         int rc = ah_listener_accept(srv->l, &tcp, NULL);
         if (rc < 0)
             return rc;
-        rc = srv->wrap_rc[i] = ah_tls_server_wrap(tcp, srv->ctx, HANDSHAKE_MS, &s);
+        char why[256];
+        rc = srv->wrap_rc[i] =
+            ah_tls_server_wrap(tcp, srv->ctx, HANDSHAKE_MS, &s, why, sizeof(why));
         if (rc < 0) {
-            snprintf(srv->wrap_error, sizeof(srv->wrap_error), "%s", ah_tls_last_error());
+            snprintf(srv->wrap_error, sizeof(srv->wrap_error), "%s", why);
             continue;
         }
         const char *sni = ah_tls_sni(s);
@@ -107,13 +109,20 @@ static ah_tls_server_opts one_cert(const ah_tls_cert *c)
     return (ah_tls_server_opts){.certs = c, .ncerts = 1};
 }
 
-static int connect_tls(uint16_t port, ah_tls_ctx *ctx, const char *host, ah_stream **out)
+/* err (err_size bytes) gets the handshake's reason for failing. */
+static int connect_tls_err(uint16_t port, ah_tls_ctx *ctx, const char *host, ah_stream **out,
+                           char *err, size_t err_size)
 {
     ah_stream *tcp;
     int rc = ah_tcp_connect("127.0.0.1", port, NULL, &tcp);
     if (rc < 0)
         return rc;
-    return ah_tls_client_wrap(tcp, ctx, host, HANDSHAKE_MS, out);
+    return ah_tls_client_wrap(tcp, ctx, host, HANDSHAKE_MS, out, err, err_size);
+}
+
+static int connect_tls(uint16_t port, ah_tls_ctx *ctx, const char *host, ah_stream **out)
+{
+    return connect_tls_err(port, ctx, host, out, NULL, 0);
 }
 
 /* Echo until the client ends its side, then end ours with close_notify. */
@@ -173,8 +182,11 @@ static int main_echo(void *arg)
     ah_stream *tcp, *s;
     ck_assert_int_eq(ah_tcp_connect(ec->listen ? ec->listen : "127.0.0.1", srv.port, NULL, &tcp),
                      0);
-    int rc = ah_tls_client_wrap(tcp, ctx, ec->host, HANDSHAKE_MS, &s);
-    ck_assert_msg(rc == 0, "wrap: %s: %s", ah_strerror(rc), ah_tls_last_error());
+    char why[256] = "x";
+    int rc = ah_tls_client_wrap(tcp, ctx, ec->host, HANDSHAKE_MS, &s, why, sizeof(why));
+    ck_assert_msg(rc == 0, "wrap: %s: %s", ah_strerror(rc), why);
+    ck_assert_str_eq(why, ""); /* success leaves no stale reason */
+    ck_assert_str_eq(ah_tls_stream_error(s), "");
     ck_assert_str_eq(ah_tls_version(s), "TLSv1.3");
     ck_assert_ptr_nonnull(strstr(ah_tls_cipher(s), "TLS_"));
     ck_assert_str_eq(ah_tls_alpn(s), "http/1.1");
@@ -227,7 +239,7 @@ typedef struct reject_case {
     const char *host;
     int insecure;
     int want;           /* the client's wrap result */
-    const char *reason; /* a substring of ah_tls_last_error() */
+    const char *reason; /* a substring of the handshake's err */
     char error[256];    /* what it was */
 } reject_case;
 
@@ -247,8 +259,7 @@ static int main_reject(void *arg)
         ctx = verifying_client();
     }
     ah_stream *s = NULL;
-    int rc = connect_tls(srv.port, ctx, rc_->host, &s);
-    snprintf(rc_->error, sizeof(rc_->error), "%s", ah_tls_last_error());
+    int rc = connect_tls_err(srv.port, ctx, rc_->host, &s, rc_->error, sizeof(rc_->error));
     ck_assert_msg(rc == rc_->want, "wrap: %s (%s)", ah_strerror(rc), rc_->error);
     if (rc == 0) {
         ck_assert_int_eq(ah_stream_write(s, "x", 1), 0);
@@ -445,7 +456,7 @@ static int main_end(void *arg)
     ck_assert(memcmp(buf, want, (size_t)got) == 0);
     if (ec->last < 0) { /* the error sticks */
         ck_assert_int_eq(ah_stream_read(s, buf, sizeof(buf)), ec->last);
-        ck_assert_ptr_nonnull(strstr(ah_tls_last_error(), "close_notify"));
+        ck_assert_ptr_nonnull(strstr(ah_tls_stream_error(s), "close_notify"));
     }
     ah_stream_close(s);
     server_end(&srv, st);
@@ -504,7 +515,7 @@ static int handshake_task(void *arg)
     ah_stream *tcp;
     c->rc = ah_tcp_connect("127.0.0.1", c->port, NULL, &tcp);
     if (c->rc == 0)
-        c->rc = ah_tls_client_wrap(tcp, c->ctx, "localhost", c->timeout_ms, &c->s);
+        c->rc = ah_tls_client_wrap(tcp, c->ctx, "localhost", c->timeout_ms, &c->s, NULL, 0);
     return c->rc;
 }
 
@@ -710,14 +721,16 @@ static int main_client_cert(void *arg)
      * judged it, so the refusal may arrive as the first read's error */
     ah_tls_ctx *anon = verifying_client();
     ah_stream *s;
-    int rc = connect_tls(srv.port, anon, "localhost", &s);
+    char why[256];
+    int rc = connect_tls_err(srv.port, anon, "localhost", &s, why, sizeof(why));
     if (rc == 0) {
         char b[8];
         rc = ah_stream_read(s, b, sizeof(b));
+        snprintf(why, sizeof(why), "%s", ah_tls_stream_error(s)); /* closing frees it */
         ah_stream_close(s);
     }
     ck_assert_int_eq(rc, AH_ETLS);
-    ck_assert_ptr_nonnull(strstr(ah_tls_last_error(), "certificate required"));
+    ck_assert_msg(strstr(why, "certificate required"), "%s", why);
 
     ah_tls_client_opts o = {.ca_file = cert("ca.pem"),
                             .system_store = -1,
@@ -745,6 +758,47 @@ static int main_client_cert(void *arg)
 START_TEST(test_required_client_certificate)
 {
     ck_assert_int_eq(ah_run(main_client_cert, NULL), 0);
+}
+END_TEST
+
+/* The regression a per-thread "last error" had: a stream's reason, read after another
+ * connection on the same thread failed, was that connection's. Each stream keeps its own. */
+static int main_stream_error_is_its_own(void *arg)
+{
+    (void)arg;
+    ah_tls_cert c = {cert("server.pem"), cert("server.key")};
+    ah_tls_server_opts so = {
+        .certs = &c, .ncerts = 1, .client_ca_file = cert("ca.pem"), .require_client_cert = 1};
+    tls_server srv;
+    server_start(&srv, &so, 2, serve_echo);
+    ah_task *st = ah_spawn(server_task, &srv);
+    ah_tls_ctx *anon = verifying_client();
+
+    /* TLS 1.3: the handshake ends on the client's side; the refusal comes with the first read */
+    ah_stream *refused;
+    ck_assert_int_eq(connect_tls(srv.port, anon, "localhost", &refused), 0);
+    char b[8];
+    ck_assert_int_eq(ah_stream_read(refused, b, sizeof(b)), AH_ETLS);
+
+    /* another connection fails in its handshake before the first one's reason is read */
+    ah_stream *other;
+    char why[256];
+    ck_assert_int_eq(
+        connect_tls_err(srv.port, anon, "not-the-name.example", &other, why, sizeof(why)),
+        AH_ETLS_VERIFY);
+    ck_assert_msg(strstr(why, "certificate verify failed"), "%s", why);
+
+    ck_assert_msg(strstr(ah_tls_stream_error(refused), "certificate required"), "%s",
+                  ah_tls_stream_error(refused));
+    ah_stream_close(refused);
+    server_end(&srv, st);
+    ah_tls_ctx_free(anon);
+    return 0;
+}
+
+START_TEST(test_stream_error_survives_another_connections_failure)
+{
+    ck_assert_int_eq(ah_run(main_stream_error_is_its_own, NULL), 0);
 }
 END_TEST
 
@@ -1006,9 +1060,11 @@ static int main_extra_cas_stay_out_of_the_shared_store(void *arg)
 {
     (void)arg;
     /* Loads on the thread pool (or returns at once when an earlier test loaded it). */
-    ck_assert_int_eq(ah_tls_client_preload(NULL), 0);
+    char err[64] = "x";
+    ck_assert_int_eq(ah_tls_client_preload(NULL, err, sizeof(err)), 0);
+    ck_assert_str_eq(err, "");
     ah_tls_client_opts insecure = {.insecure = 1};
-    ck_assert_int_eq(ah_tls_client_preload(&insecure), 0);
+    ck_assert_int_eq(ah_tls_client_preload(&insecure, NULL, 0), 0);
     /* The system store plus the test CA: a store of its own, made from the shared one. */
     ah_tls_client_opts with_ca = {.ca_file = cert("ca.pem")};
     ah_tls_ctx *extra = client_ctx(&with_ca);
@@ -1022,9 +1078,10 @@ static int main_extra_cas_stay_out_of_the_shared_store(void *arg)
     ah_stream *s;
     ck_assert_int_eq(connect_tls(srv.port, extra, "localhost", &s), 0);
     ah_stream_close(s);
-    ck_assert_int_eq(connect_tls(srv.port, system_only, "localhost", &s), AH_ETLS_VERIFY);
-    ck_assert_msg(strstr(ah_tls_last_error(), "unable to get local issuer"), "%s",
-                  ah_tls_last_error());
+    char why[256];
+    ck_assert_int_eq(connect_tls_err(srv.port, system_only, "localhost", &s, why, sizeof(why)),
+                     AH_ETLS_VERIFY);
+    ck_assert_msg(strstr(why, "unable to get local issuer"), "%s", why);
     /* And the copy still trusts it after the shared store was used. */
     ck_assert_int_eq(connect_tls(srv.port, extra, "localhost", &s), 0);
     ah_stream_close(s);
@@ -1036,7 +1093,7 @@ static int main_extra_cas_stay_out_of_the_shared_store(void *arg)
 
 START_TEST(test_extra_cas_stay_out_of_the_shared_system_store)
 {
-    ck_assert_int_eq(ah_tls_client_preload(NULL), 0); /* outside a task: loads right here */
+    ck_assert_int_eq(ah_tls_client_preload(NULL, NULL, 0), 0); /* outside a task: here */
     ck_assert_int_eq(ah_run(main_extra_cas_stay_out_of_the_shared_store, NULL), 0);
 }
 END_TEST
@@ -1053,13 +1110,18 @@ static int main_plain_stream(void *arg)
     ck_assert_ptr_null(ah_tls_alpn(s));
     ck_assert_ptr_null(ah_tls_sni(s));
     ck_assert_int_eq(ah_tls_resumed(s), 0);
+    ck_assert_str_eq(ah_tls_stream_error(s), "");
+    ck_assert_str_eq(ah_tls_stream_error(NULL), "");
     /* a server context cannot wrap a client: the stream is closed all the same */
     ah_tls_cert c = {cert("server.pem"), cert("server.key")};
     ah_tls_server_opts so = one_cert(&c);
     ah_tls_ctx *ctx;
     ck_assert_int_eq(ah_tls_server_ctx_new(&so, &ctx, NULL, 0), 0);
     ah_stream *out = (ah_stream *)1;
-    ck_assert_int_eq(ah_tls_client_wrap(s, ctx, "localhost", 1000, &out), AH_EINVAL);
+    char why[64] = "stale";
+    ck_assert_int_eq(ah_tls_client_wrap(s, ctx, "localhost", 1000, &out, why, sizeof(why)),
+                     AH_EINVAL);
+    ck_assert_str_eq(why, "");
     ck_assert_ptr_null(out);
     ah_tls_ctx_free(ctx);
     ah_listener_close(l);
@@ -1084,7 +1146,7 @@ static int many_serve_one(void *arg)
     many_tls *m = a[0];
     ah_stream *tcp = a[1], *s;
     free(a);
-    int rc = ah_tls_server_wrap(tcp, m->server_ctx, HANDSHAKE_MS, &s);
+    int rc = ah_tls_server_wrap(tcp, m->server_ctx, HANDSHAKE_MS, &s, NULL, 0);
     if (rc < 0)
         return rc;
     rc = serve_echo(NULL, s);
@@ -1196,6 +1258,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_session_resumes_after_close_without_own_close_notify);
     tcase_add_test(tc, test_no_tickets_means_no_resumption);
     tcase_add_test(tc, test_required_client_certificate);
+    tcase_add_test(tc, test_stream_error_survives_another_connections_failure);
     tcase_add_test(tc, test_read_timeout_leaves_stream_usable);
     tcase_add_test(tc, test_close_while_a_task_reads);
     tcase_add_test(tc, test_nowait_fill_returns_eagain_when_idle);
