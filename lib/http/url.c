@@ -80,58 +80,43 @@ static int allowed(int c, int kind)
  * not allowed in a component (e.g. '<', '|', non-ASCII) are percent-encoded instead. */
 static int forbidden(unsigned char c) { return c <= 0x20 || c == 0x7f; }
 
-/* ---- a small string builder ---- */
+/* ---- a small string builder: an ah_buf with the cap every URL built here is held to ---- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
+/* No URL, and no component encoded or decoded here, is built past this: a caller's 100 MB
+ * string gets NULL (as out of memory does), not a 300 MB allocation. */
+#define URL_BUILD_MAX (64 * 1024 * 1024)
 
+typedef ah_buf sbuf;
+
+static void sb_init(sbuf *b) { ah_buf_init(b, URL_BUILD_MAX); }
+
+/* Room for more bytes ahead of the adds (one allocation for a string of known size). */
 static void sb_reserve(sbuf *b, size_t more)
 {
-    if (b->oom || b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
+    size_t room;
+    (void)ah_buf_space(b, more, &room);
 }
 
+/* The error is read once, by sb_take (it sticks): each add's own result is not needed. */
 static void sb_add(sbuf *b, const char *s, size_t n)
 {
-    sb_reserve(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    int sticky = ah_buf_add(b, s, n);
+    (void)sticky;
 }
 
 static void sb_adds(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 static void sb_addc(sbuf *b, char c) { sb_add(b, &c, 1); }
 
-/* The built string (never NULL unless out of memory); the builder is emptied. */
+/* The built string (malloc'd), or NULL if it could not be built (out of memory, or past
+ * URL_BUILD_MAX); the builder is emptied. */
 static char *sb_take(sbuf *b)
 {
-    if (!b->oom && !b->p)
-        sb_reserve(b, 0);
-    if (b->oom) {
-        free(b->p);
-        b->p = NULL;
+    if (ah_buf_error(b)) {
+        ah_buf_free(b);
         return NULL;
     }
-    b->p[b->len] = '\0';
-    char *p = b->p;
-    memset(b, 0, sizeof(*b));
-    return p;
+    return ah_buf_take(b);
 }
 
 /* ---- components ---- */
@@ -150,17 +135,18 @@ static char *dup_n(const char *s, size_t n)
  * Returns AH_EINVAL, AH_ENOMEM or 0 with *out set. */
 static int component(const char *s, size_t n, int kind, why *w, char **out)
 {
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     sb_reserve(&b, n);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (forbidden(c)) {
-            free(b.p);
+            ah_buf_free(&b);
             return refuse(w, "whitespace or a control character");
         }
         if (c == '%') {
             if (!is_escape(s, n, i)) {
-                free(b.p);
+                ah_buf_free(&b);
                 return refuse(w, "a '%%' not followed by two hex digits");
             }
             sb_add(&b, s + i, 3);
@@ -561,7 +547,8 @@ int ah_url_copy(const ah_url *src, ah_url *dst)
 /* §5.2.3: the base path up to its last '/', then the reference's path. */
 static char *merge_paths(const ah_url *base, const char *rpath)
 {
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     if (base->host && base->path[0] == '\0') {
         sb_addc(&b, '/');
     } else {
@@ -660,7 +647,8 @@ char *ah_url_format(const ah_url *u)
 {
     if (!u)
         return NULL;
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     if (u->scheme) {
         sb_adds(&b, u->scheme);
         sb_addc(&b, ':');
@@ -702,7 +690,8 @@ char *ah_url_target(const ah_url *u)
 {
     if (!u)
         return NULL;
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     sb_adds(&b, u->path && u->path[0] ? u->path : "/");
     if (u->query) {
         sb_addc(&b, '?');
@@ -726,7 +715,8 @@ int ah_url_same_origin(const ah_url *a, const ah_url *b)
 
 char *ah_url_encode(const char *s, size_t len, const char *safe)
 {
-    sbuf b = {0};
+    sbuf b;
+    sb_init(&b);
     sb_reserve(&b, len);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
