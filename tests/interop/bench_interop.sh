@@ -120,6 +120,15 @@ else
     fail "--pipeline 8: 1000 responses, 0 errors (exit $rc: $last)"
 fi
 
+# chunked responses, pipelined: the message core decodes them (5 chunks "chunk N\n" = 40 bytes)
+run_bench -n 200 -c 2 --pipeline 4 "http://127.0.0.1:$port/stream?n=5"
+if [ "$rc" = 0 ] && [ "$(field requests)" = 200 ] && [ "$(field errors)" = 0 ] &&
+    [ "$(field bytes)" = 8000 ]; then
+    pass "--pipeline 4 on chunked responses: 200 responses, 8000 body bytes, 0 errors"
+else
+    fail "--pipeline 4 on chunked responses (exit $rc: $last)"
+fi
+
 run_bench -n 200 -c 4 --cacert "$certs/ca.pem" "https://127.0.0.1:$tls_port/hello"
 if [ "$rc" = 0 ] && [ "$(field requests)" = 200 ] && [ "$(field errors)" = 0 ]; then
     pass "HTTPS with --cacert: 200 responses"
